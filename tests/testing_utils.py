@@ -35,7 +35,7 @@ def run_python(script, *, devices=2, timeout=600, env=None, tmp_path=None):
     workdir = tmp_path or tempfile.mkdtemp(prefix="sslzoo_child_")
     result_path = os.path.join(str(workdir), "result.json")
     code = LOGICAL_DEVICES_PRELUDE.format(devices=devices) + textwrap.dedent(script)
-    child_env = dict(os.environ, RESULT_PATH=result_path, PYTHONPATH=REPO)
+    child_env = dict(os.environ, RESULT_PATH=result_path)
     child_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=child_env
