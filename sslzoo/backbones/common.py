@@ -1,0 +1,73 @@
+"""Pieces shared by the image backbones: input checks, fixed normalisation, conv-BN-ReLU."""
+import keras
+
+# ImageNet per-channel statistics of images scaled to [0, 1] (RGB order).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# torchvision / SimCLR BatchNorm settings (torch momentum 0.1 == Keras momentum 0.9).
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+
+def check_image_shape(input_shape, argument="input_shape"):
+    """Returns `input_shape` as a tuple (H, W, 3); raises ValueError otherwise."""
+    shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else None
+    if shape is None or len(shape) != 3 or shape[-1] != 3:
+        raise ValueError(
+            f"`{argument}` must be (height, width, 3) for RGB images in [0, 1]; "
+            f"received {argument}={input_shape!r}"
+        )
+    return shape
+
+
+def imagenet_normalization(name="imagenet_normalization"):
+    """A fixed (non-adapted) layer mapping x -> (x - mean) / std per channel, (B, H, W, 3)."""
+    return keras.layers.Normalization(
+        axis=-1,
+        mean=list(IMAGENET_MEAN),
+        variance=[s * s for s in IMAGENET_STD],
+        name=name,
+    )
+
+
+def batch_norm(name, synchronized=False, zero_gamma=False, center=True, scale=True):
+    """BatchNormalization with the backbone defaults; `zero_gamma` starts gamma at 0."""
+    return keras.layers.BatchNormalization(
+        momentum=BN_MOMENTUM,
+        epsilon=BN_EPSILON,
+        center=center,
+        scale=scale,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        synchronized=synchronized,
+        name=name,
+    )
+
+
+def conv_bn(x, filters, kernel_size, strides, name, synchronized_bn=False,
+            zero_gamma=False, relu=True):
+    """Conv (no bias, he-normal) -> BN -> optional ReLU, torchvision padding.
+
+    Padding is `kernel_size // 2` on every side (explicit zero padding when
+    strided, "same" otherwise), so the output size is
+    floor((H + 2p - k) / s) + 1 exactly as in torchvision.
+
+    Args:
+      x: (B, H, W, C) symbolic tensor.
+    Returns:
+      (B, H', W', filters) tensor.
+    """
+    if strides > 1 and kernel_size > 1:
+        x = keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    else:
+        padding = "same"
+    x = keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
+        name=f"{name}_conv",
+    )(x)
+    x = batch_norm(f"{name}_bn", synchronized=synchronized_bn, zero_gamma=zero_gamma)(x)
+    if relu:
+        x = keras.layers.ReLU(name=f"{name}_relu")(x)
+    return x
