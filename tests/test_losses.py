@@ -1,0 +1,276 @@
+"""sslzoo.losses against independent float64 numpy formulas, finite differences and known values."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sslzoo import losses
+
+RNG = np.random.RandomState(7)
+
+
+# ----------------------------------------------------------------- numpy references (float64)
+def np_normalize(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def np_logsumexp(values):
+    values = np.asarray(values, np.float64)
+    top = values.max()
+    return top + np.log(np.exp(values - top).sum())
+
+
+def np_cross_entropy(logits, labels):
+    return np.mean([np_logsumexp(row) - row[label] for row, label in zip(logits, labels)])
+
+
+def np_margin_contrastive(x1, x2, similar, margin):
+    d = np.sqrt(((x1 - x2) ** 2).sum(-1))
+    return np.mean(similar * d**2 + (1 - similar) * np.maximum(0.0, margin - d) ** 2)
+
+
+def np_nt_xent(z1, z2, t):
+    z = np_normalize(np.concatenate([z1, z2]))
+    n = len(z1)
+    total = 0.0
+    for a in range(2 * n):
+        positive = (a + n) % (2 * n)
+        others = [z[a] @ z[j] / t for j in range(2 * n) if j != a]
+        total += np_logsumexp(others) - z[a] @ z[positive] / t
+    return total / (2 * n)
+
+
+def np_info_nce(q, k, queue, t):
+    q, k = np_normalize(q), np_normalize(k)
+    if queue is None:
+        return np_cross_entropy(q @ k.T / t, np.arange(len(q)))
+    logits = np.concatenate([(q * k).sum(-1, keepdims=True), q @ np_normalize(queue).T], axis=1) / t
+    return np_cross_entropy(logits, np.zeros(len(q), int))
+
+
+def np_barlow_twins(z1, z2, lambd):
+    def standardize(z):
+        return (z - z.mean(0)) / np.sqrt(z.var(0) + 1e-5)
+
+    c = standardize(z1).T @ standardize(z2) / len(z1)
+    off = c - np.diag(np.diag(c))
+    return ((1 - np.diag(c)) ** 2).sum() + lambd * (off**2).sum()
+
+
+def np_sinkhorn(scores, epsilon, iterations):
+    q = np.exp(scores / epsilon).T  # (K, B), as in the SwAV code
+    k, b = q.shape
+    q /= q.sum()
+    for _ in range(iterations):
+        q /= q.sum(axis=1, keepdims=True)
+        q /= k
+        q /= q.sum(axis=0, keepdims=True)
+        q /= b
+    return (q * b).T
+
+
+def np_swav(scores, num_global, t, epsilon, iterations):
+    def log_softmax(x):
+        return x - np.array([np_logsumexp(row) for row in x])[:, None]
+
+    terms = []
+    for s in range(num_global):
+        q = np_sinkhorn(scores[s], epsilon, iterations)
+        ces = [-np.mean((q * log_softmax(scores[v] / t)).sum(-1)) for v in range(len(scores)) if v != s]
+        terms.append(np.mean(ces))
+    return np.mean(terms)
+
+
+def np_clip(x, y, scale):
+    s = scale * np_normalize(x) @ np_normalize(y).T
+    labels = np.arange(len(x))
+    return (np_cross_entropy(s, labels) + np_cross_entropy(s.T, labels)) / 2
+
+
+def np_mil_nce(video, text, mask, t):
+    v, tx = np_normalize(video), np_normalize(text)
+    b, k = mask.shape
+
+    def s(i, j, c):
+        return v[i] @ tx[j, c] / t
+
+    total = 0.0
+    for i in range(b):
+        row = [s(i, j, c) for j in range(b) for c in range(k) if mask[j, c]]
+        column = [s(j, i, c) for j in range(b) for c in range(k) if mask[i, c]]
+        positives = [s(i, i, c) for c in range(k) if mask[i, c]]
+        total += np_logsumexp(row + column) - np_logsumexp(positives)
+    return total / b
+
+
+def random_mask(b, k):
+    mask = RNG.rand(b, k) < 0.6
+    mask[np.arange(b), RNG.randint(0, k, b)] = True  # every clip keeps a real candidate
+    return mask
+
+
+# ----------------------------------------------------------------- value checks
+SHAPES = [(2, 3), (5, 8), (16, 4)]
+
+
+@pytest.mark.parametrize("b,d", SHAPES)
+def test_pair_losses_match_numpy(b, d):
+    x1, x2 = RNG.randn(b, d), RNG.randn(b, d)
+    similar = (RNG.rand(b) < 0.5).astype(np.float64)
+    queue = RNG.randn(7, d)
+    cases = [
+        (losses.margin_contrastive(x1, x2, similar, margin=2.0), np_margin_contrastive(x1, x2, similar, 2.0)),
+        (losses.nt_xent(x1, x2, temperature=0.3), np_nt_xent(x1, x2, 0.3)),
+        (losses.info_nce(x1, x2, temperature=0.2), np_info_nce(x1, x2, None, 0.2)),
+        (losses.info_nce(x1, x2, queue, temperature=0.5), np_info_nce(x1, x2, queue, 0.5)),
+        (losses.barlow_twins(x1, x2, lambd=0.01), np_barlow_twins(x1, x2, 0.01)),
+        (losses.clip(x1, x2, 12.0), np_clip(x1, x2, 12.0)),
+        (losses.nce(x1, x2, temperature=0.1), np_clip(x1, x2, 10.0)),
+    ]
+    for got, want in cases:
+        assert got.dtype == tf.float32
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("b,k,crops,num_global", [(4, 3, 2, 2), (6, 5, 4, 2), (8, 10, 3, 1)])
+def test_sinkhorn_and_swav_match_numpy(b, k, crops, num_global):
+    scores = [0.5 * RNG.randn(b, k) for _ in range(crops)]
+    np.testing.assert_allclose(
+        losses.sinkhorn(scores[0], epsilon=0.1, iterations=4).numpy(), np_sinkhorn(scores[0], 0.1, 4), atol=1e-5
+    )
+    got = losses.swav(scores, num_global=num_global, temperature=0.2, epsilon=0.1, iterations=3)
+    np.testing.assert_allclose(got.numpy(), np_swav(scores, num_global, 0.2, 0.1, 3), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("b,k,d", [(2, 1, 3), (4, 3, 5), (6, 4, 8)])
+def test_mil_nce_matches_numpy(b, k, d):
+    video, text, mask = RNG.randn(b, d), RNG.randn(b, k, d), random_mask(b, k)
+    got = losses.mil_nce(video, text, mask, temperature=0.2)
+    np.testing.assert_allclose(got.numpy(), np_mil_nce(video, text, mask, 0.2), rtol=1e-5, atol=1e-5)
+    unmasked = losses.mil_nce(video, text, temperature=0.2)
+    np.testing.assert_allclose(unmasked.numpy(), np_mil_nce(video, text, np.ones((b, k), bool), 0.2), rtol=1e-5)
+
+
+# ----------------------------------------------------------------- gradients vs finite differences
+def numpy_gradient(fn, x, step=1e-6):
+    """Central finite differences of the float64 numpy formula."""
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[index] += step
+        minus[index] -= step
+        grad[index] = (fn(plus) - fn(minus)) / (2 * step)
+    return grad
+
+
+def tf_gradient(fn, x):
+    x = tf.constant(x, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = fn(x)
+    return tape.gradient(value, x).numpy()
+
+
+@pytest.mark.parametrize("name", ["nt_xent", "barlow_twins", "mil_nce"])
+def test_gradient_matches_finite_differences(name):
+    b, k, d = 4, 3, 5
+    other, mask = RNG.randn(b, k, d), random_mask(b, k)
+    if name == "nt_xent":
+        x, partner = RNG.randn(b, d), RNG.randn(b, d)
+        tf_fn, np_fn = (lambda z: losses.nt_xent(z, partner, 0.5)), (lambda z: np_nt_xent(z, partner, 0.5))
+    elif name == "barlow_twins":
+        x, partner = RNG.randn(b + 2, d), RNG.randn(b + 2, d)
+        tf_fn = lambda z: losses.barlow_twins(z, partner, 0.1)  # noqa: E731
+        np_fn = lambda z: np_barlow_twins(z, partner, 0.1)  # noqa: E731
+    else:
+        x = RNG.randn(b, d)
+        tf_fn = lambda v: losses.mil_nce(v, other, mask, 0.5)  # noqa: E731
+        np_fn = lambda v: np_mil_nce(v, other, mask, 0.5)  # noqa: E731
+    want = numpy_gradient(np_fn, x)
+    got = tf_gradient(tf_fn, x)
+    assert np.abs(want).max() > 1e-3  # the check is not vacuous
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+
+
+# ----------------------------------------------------------------- known values and properties
+def test_nt_xent_near_zero_for_identical_separated_views():
+    views = np.eye(4, 6)
+    assert losses.nt_xent(views, views, temperature=0.05).numpy() < 1e-6
+    # Positive similarity 1, six orthogonal negatives: log(1 + 6 exp(-1/t)).
+    got = losses.nt_xent(views, views, temperature=0.2).numpy()
+    np.testing.assert_allclose(got, np.log1p(6 * np.exp(-1 / 0.2)), rtol=1e-5)
+
+
+def test_sinkhorn_rows_sum_to_one_and_columns_approach_equipartition():
+    b, k = 12, 4
+    scores = tf.constant(0.3 * RNG.randn(b, k) + np.linspace(0, 0.5, k), tf.float32)
+    errors = []
+    for iterations in (1, 3, 10, 50):
+        codes = losses.sinkhorn(scores, epsilon=0.05, iterations=iterations).numpy()
+        np.testing.assert_allclose(codes.sum(1), np.ones(b), atol=1e-5)
+        errors.append(np.abs(codes.sum(0) - b / k).max())
+    assert all(later <= earlier + 1e-5 for earlier, later in zip(errors, errors[1:])), errors
+    assert errors[-1] < 1e-3 < errors[0], errors
+
+
+def test_nce_equals_clip_with_inverse_temperature():
+    x, y = RNG.randn(6, 4), RNG.randn(6, 4)
+    np.testing.assert_allclose(losses.nce(x, y, 0.07).numpy(), losses.clip(x, y, 1 / 0.07).numpy(), rtol=1e-6)
+
+
+def test_fully_masked_mil_nce_candidate_changes_nothing():
+    b, k, d = 5, 4, 6
+    video, text, mask = RNG.randn(b, d), RNG.randn(b, k, d), random_mask(b, k)
+    mask[:, 2] = False
+    mask[np.arange(b), 0] = True
+    garbage = text.copy()
+    garbage[:, 2] = 1e3 * RNG.randn(b, d)
+    kept = [0, 1, 3]
+    want = losses.mil_nce(video, text[:, kept], mask[:, kept], temperature=0.1).numpy()
+    np.testing.assert_allclose(losses.mil_nce(video, garbage, mask, temperature=0.1).numpy(), want, rtol=1e-6)
+
+
+def all_losses(a, b, temperature=0.1):
+    """Every loss on (B, D) inputs a, b (same dtype), as a dict of float32 scalars."""
+    text = tf.stack([b, a], axis=1)
+    return {
+        "margin_contrastive": losses.margin_contrastive(a, b, tf.constant([1.0, 0.0] * (a.shape[0] // 2))),
+        "nt_xent": losses.nt_xent(a, b, temperature),
+        "info_nce": losses.info_nce(a, b, temperature=temperature),
+        "info_nce_queue": losses.info_nce(a, b, tf.reverse(b, [0]), temperature=temperature),
+        "barlow_twins": losses.barlow_twins(a, b),
+        "swav": losses.swav([a, b, tf.reverse(a, [0])], num_global=2, temperature=temperature, epsilon=temperature),
+        "sinkhorn": tf.reduce_sum(losses.sinkhorn(a, epsilon=temperature)),
+        "clip": losses.clip(a, b, 1.0 / temperature),
+        "nce": losses.nce(a, b, temperature),
+        "mil_nce": losses.mil_nce(a, text, temperature=temperature),
+    }
+
+
+@pytest.mark.parametrize("dtype", [tf.bfloat16, tf.float16])
+def test_low_precision_inputs_give_finite_float32(dtype):
+    a, b = tf.constant(RNG.randn(4, 8), dtype), tf.constant(RNG.randn(4, 8), dtype)
+    full = all_losses(tf.cast(a, tf.float32), tf.cast(b, tf.float32))
+    for name, value in all_losses(a, b).items():
+        assert value.dtype == tf.float32, name
+        assert np.isfinite(value.numpy()), name
+        np.testing.assert_allclose(value.numpy(), full[name].numpy(), rtol=1e-5, err_msg=name)
+
+
+def test_low_temperature_and_large_norm_give_finite_loss_and_gradients():
+    a = tf.Variable(1e3 * np_normalize(RNG.randn(4, 8)), dtype=tf.float32)
+    b = tf.constant(1e3 * np_normalize(RNG.randn(4, 8)), tf.float32)
+    zero_row = tf.constant([[1.0] * 8, [0.0] * 8, [-1.0] * 8, [2.0] * 8])
+    with tf.GradientTape(persistent=True) as tape:
+        values = all_losses(a, b, temperature=0.01)
+        values["nt_xent_zero_vector"] = losses.nt_xent(a, zero_row, 0.01)
+    for name, value in values.items():
+        assert np.isfinite(value.numpy()), name
+        assert np.all(np.isfinite(tape.gradient(value, a).numpy())), name
+
+
+def test_xla_compiled_losses_match_eager():
+    a, b = tf.constant(RNG.randn(4, 8), tf.float32), tf.constant(RNG.randn(4, 8), tf.float32)
+    eager = all_losses(a, b)
+    compiled = tf.function(all_losses, jit_compile=True)(a, b)
+    for name, value in eager.items():
+        np.testing.assert_allclose(compiled[name].numpy(), value.numpy(), rtol=1e-5, err_msg=name)
