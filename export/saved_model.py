@@ -1,0 +1,24 @@
+"""Writes the serving SavedModel: `serving_default`, `serving_float`, `serving_fixed`."""
+import tensorflow as tf
+
+from sslzoo.export.serving import ServingModule
+
+
+def write_module(module, path):
+    """Saves a `ServingModule` (or subclass) with its signatures to the folder `path`."""
+    tf.saved_model.save(module, path, signatures=module.signatures)
+    return path
+
+
+def write_saved_model(encoder, adapter, path, projector=None):
+    """Exports `encoder` (and `projector`) as a serving SavedModel in `path`.
+
+    Args:
+      encoder: built `keras.Model`, adapter.model_spec -> h (B, F).
+      adapter: its `InputAdapter` (preprocessing inside the graph).
+      path: output folder (saved_model.pb, variables/, assets/).
+      projector: optional head h (B, F) -> z (B, D), served as "projection".
+    Returns:
+      `path`.
+    """
+    return write_module(ServingModule(encoder, adapter, projector=projector), path)
