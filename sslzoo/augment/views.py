@@ -1,0 +1,141 @@
+"""What SimCLRAugment and MultiCrop share: seeds, input checks, the colour pipeline.
+
+After cropping, every view goes through the same steps, each drawn per image:
+colour jitter (prob `jitter_prob`), greyscale (`grayscale_prob`), Gaussian blur
+(`blur_prob`), solarize (`solarize_prob`). Blur and solarize probabilities may
+differ per view (asymmetric BYOL / Barlow Twins / DINO recipes).
+"""
+import tensorflow as tf
+
+from sslzoo import preprocessing
+from sslzoo.augment import blur as blur_lib
+from sslzoo.augment import color
+from sslzoo.augment import crop
+
+
+def check_prob(value, name):
+    """A probability as float, ValueError outside [0, 1]."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a float in [0, 1], got {value!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1], got {value}")
+    return value
+
+
+def per_view_probs(value, name, num_views):
+    """A float (same for every view) or a sequence of `num_views` floats -> list of floats."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_views:
+            raise ValueError(f"`{name}` must be a float or {num_views} floats (one per view), got {value!r}")
+        return [check_prob(v, name) for v in value]
+    return [check_prob(value, name)] * num_views
+
+
+def rows_per_view(probs, batch_size):
+    """[p_1, ..., p_V] -> float32 (V * B,), p_v repeated for the B rows of view v."""
+    return tf.repeat(tf.constant(probs, tf.float32), batch_size)
+
+
+class SeedStream:
+    """Hands out a fresh stateless seed (2,) per call, from a `tf.random.Generator`.
+
+    With an int `seed`, two streams made with the same seed give the same
+    sequence; with None the generator starts from a non-deterministic state.
+    The generator's state is a variable, so calls inside `dataset.map` advance it.
+    """
+
+    def __init__(self, seed=None):
+        if seed is not None and not isinstance(seed, int):
+            raise ValueError(f"`seed` must be an int or None, got {seed!r}")
+        with tf.init_scope():
+            if seed is None:
+                self.generator = tf.random.Generator.from_non_deterministic_state()
+            else:
+                self.generator = tf.random.Generator.from_seed(seed)
+
+    def next(self, seed=None):
+        """The seed for one call: `seed` (2 ints) if given, else the generator's next."""
+        if seed is not None:
+            seed = tf.convert_to_tensor(seed)
+            if seed.shape != (2,) or not seed.dtype.is_integer:
+                raise ValueError(f"`seed` must be 2 integers, got {seed.dtype.name} shape {seed.shape}")
+            return tf.cast(seed, tf.int64)
+        return self.generator.make_seeds(1)[:, 0]
+
+
+def check_images(images):
+    """Batch (B, H, W, C), C in {1, 3}, uint8 or float -> the tensor, or ValueError."""
+    images = tf.convert_to_tensor(images)
+    if images.shape.rank != 4:
+        raise ValueError(f"`images` must be a batch (B, H, W, C), got shape {images.shape}")
+    if images.shape[-1] not in (1, 3):
+        raise ValueError(f"`images` must have 1 or 3 channels, got shape {images.shape}")
+    if images.dtype != tf.uint8 and not images.dtype.is_floating:
+        raise ValueError(f"`images` must be uint8 or floating, got dtype {images.dtype.name}")
+    if images.dtype.is_floating and images.dtype != tf.float32:
+        images = tf.cast(images, tf.float32)
+    return images
+
+
+def crops_to_unit_rgb(crops, source_dtype):
+    """Crops from `crop_and_resize` (values in the source's scale) -> float32 RGB in [0, 1]."""
+    if source_dtype == tf.uint8:
+        crops = crops * (1.0 / 255.0)
+    return preprocessing.to_rgb(tf.clip_by_value(crops, 0.0, 1.0))
+
+
+class ViewAugment:
+    """Base of the view augmenters: the recipe after cropping, and its config."""
+
+    def __init__(self, *, aspect_ratio=(3 / 4, 4 / 3), flip_prob=0.5, jitter_strength=1.0,
+                 jitter_prob=0.8, grayscale_prob=0.2, blur_sigma=(0.1, 2.0), solarize_threshold=0.5,
+                 random_order=True, seed=None):
+        self.aspect_ratio = crop.check_range(aspect_ratio, "aspect_ratio", 0.0)
+        self.flip_prob = check_prob(flip_prob, "flip_prob")
+        color.jitter_ranges(jitter_strength)  # validates
+        self.jitter_strength = float(jitter_strength)
+        self.jitter_prob = check_prob(jitter_prob, "jitter_prob")
+        self.grayscale_prob = check_prob(grayscale_prob, "grayscale_prob")
+        self.blur_sigma = tuple(float(v) for v in blur_sigma)
+        if len(self.blur_sigma) != 2 or not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
+            raise ValueError(f"`blur_sigma` must be (low, high) with 0 < low <= high, got {blur_sigma!r}")
+        self.solarize_threshold = check_prob(solarize_threshold, "solarize_threshold")
+        self.random_order = bool(random_order)
+        self.seed = seed
+        self.seeds = SeedStream(seed)
+
+    def augment_crops(self, crops, seed, blur_prob, solarize_prob, blur_radius):
+        """Colour jitter, greyscale, blur and solarize, each drawn per crop.
+
+        Args:
+          crops: float32 (N, S, S, 3) in [0, 1].
+          seed: int tensor (2,).
+          blur_prob, solarize_prob: float32 (N,) per-crop probabilities.
+          blur_radius: int, Gaussian kernel radius for side S.
+        Returns:
+          float32 (N, S, S, 3) in [0, 1].
+        """
+        seeds = tf.random.experimental.stateless_split(seed, num=5)
+        rows = tf.shape(crops)[0]
+        factors = color.sample_jitter_factors(seeds[0], rows, self.jitter_strength, self.jitter_prob)
+        order = None
+        if self.random_order:
+            order = tf.argsort(tf.random.stateless_uniform([len(color.JITTER_ORDER)], seeds[1]))
+        views = color.color_jitter(crops, factors, order)
+        views, _ = color.random_grayscale(views, seeds[2], self.grayscale_prob)
+        views, _ = blur_lib.random_gaussian_blur(views, seeds[3], blur_prob, blur_radius, self.blur_sigma)
+        views, _ = color.random_solarize(views, seeds[4], solarize_prob, self.solarize_threshold)
+        return tf.clip_by_value(views, 0.0, 1.0)
+
+    def get_config(self):
+        return {"aspect_ratio": self.aspect_ratio, "flip_prob": self.flip_prob,
+                "jitter_strength": self.jitter_strength, "jitter_prob": self.jitter_prob,
+                "grayscale_prob": self.grayscale_prob, "blur_sigma": self.blur_sigma,
+                "solarize_threshold": self.solarize_threshold, "random_order": self.random_order,
+                "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
