@@ -1,0 +1,85 @@
+"""`sslzoo-export`: exports a trained model as SavedModel, TF Hub module and/or TFLite.
+
+    sslzoo-export --model=runs/simclr/model.keras --output=exports/simclr --format=all
+
+`--model` is a `.keras` file or a model folder holding `model.keras` (a report.json
+beside it feeds the model card). `--format=all` writes `<output>/saved_model`,
+`<output>/hub` and `<output>/tflite`; a single format writes into `<output>`.
+"""
+import os
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "A .keras file or a model folder containing model.keras.")
+flags.DEFINE_string("output", None, "Output folder.")
+flags.DEFINE_enum("format", "saved_model", ["saved_model", "hub", "tflite", "all"], "Export format.")
+flags.DEFINE_bool("overwrite", False, "Replace existing output folders.")
+flags.DEFINE_string("report", None, "report.json for the model card (default: beside --model).")
+flags.DEFINE_list("tflite_variants", ["float32", "float16", "int8"], "TFLite variants.")
+
+MODEL_FILE = "model.keras"
+REPORT_FILE = "report.json"
+
+
+def resolve_model_file(model_path):
+    """The .keras file named by `model_path` (a .keras file or a folder with model.keras)."""
+    if os.path.isdir(model_path):
+        candidate = os.path.join(model_path, MODEL_FILE)
+        if not os.path.isfile(candidate):
+            raise ValueError(f"`--model` folder {model_path!r} has no {MODEL_FILE}")
+        return candidate
+    if model_path.endswith(".keras") and os.path.isfile(model_path):
+        return model_path
+    raise ValueError(f"`--model` must be a .keras file or a folder with {MODEL_FILE}, got {model_path!r}")
+
+
+def default_report(model_file):
+    """report.json beside the model file, if there is one."""
+    candidate = os.path.join(os.path.dirname(model_file), REPORT_FILE)
+    return candidate if os.path.isfile(candidate) else None
+
+
+def export_targets(output, export_format):
+    """[(format, folder)]: one folder per format for "all", else `output` itself."""
+    if export_format == "all":
+        from sslzoo.export.save import FORMATS
+
+        return [(name, os.path.join(output, name)) for name in FORMATS]
+    return [(export_format, output)]
+
+
+def export_model(model_path, output, export_format, overwrite=False, report=None,
+                 tflite_variants=("float32", "float16", "int8")):
+    """Loads the model and exports it; returns the written folders."""
+    import keras
+
+    import sslzoo.models  # noqa: F401  (registers the objectives for deserialisation)
+    from sslzoo.export.save import save
+
+    model_file = resolve_model_file(model_path)
+    model = keras.saving.load_model(model_file)
+    report = report or default_report(model_file)
+    return [
+        save(model, folder, format=name, overwrite=overwrite, report=report,
+             tflite_variants=tflite_variants)
+        for name, folder in export_targets(output, export_format)
+    ]
+
+
+def main(argv):
+    del argv
+    if not FLAGS.model or not FLAGS.output:
+        raise app.UsageError("--model and --output are required")
+    for folder in export_model(FLAGS.model, FLAGS.output, FLAGS.format, FLAGS.overwrite,
+                               FLAGS.report, tuple(FLAGS.tflite_variants)):
+        print(f"exported {folder}")
+
+
+def run():
+    """Console-script entry point (`sslzoo-export`)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
