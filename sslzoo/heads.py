@@ -103,7 +103,6 @@ class PredictionHead(ProjectionHead):
 
     def __init__(self, hidden_dim=4096, output_dim=256, use_bn=True, last_bn=False,
                  last_bn_affine=True, activation="relu", synchronized_bn=False, **kwargs):
-        kwargs.pop("hidden_dims", None)
         super().__init__(hidden_dims=(hidden_dim,), output_dim=output_dim, use_bn=use_bn,
                          last_bn=last_bn, last_bn_affine=last_bn_affine, activation=activation,
                          synchronized_bn=synchronized_bn, **kwargs)

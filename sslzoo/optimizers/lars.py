@@ -39,7 +39,6 @@ class LARS(keras.optimizers.Optimizer):
     def __init__(self, learning_rate=0.1, momentum=0.9, weight_decay=1e-6, eta=0.001,
                  exclude_from_adaptation=None, nesterov=False, name="lars", **kwargs):
         # The base class' decoupled decay stays off: LARS couples decay into d above.
-        kwargs.pop("weight_decay", None)
         super().__init__(learning_rate=learning_rate, weight_decay=None, name=name, **kwargs)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"`momentum` must be in [0, 1); received momentum={momentum!r}")
