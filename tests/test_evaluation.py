@@ -1,0 +1,232 @@
+"""Tests for sslzoo.evaluation: linear probe, kNN, fine-tuning, online probe, retrieval, zero-shot."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sslzoo import data, evaluation
+from sslzoo.evaluation.online_probe import ridge_class_scores
+
+
+def flatten_encoder(size=28, units=None, seed=0):
+    """Images (B, size, size, 3) -> flattened pixels, or a random ReLU projection of them."""
+    layers = [keras.Input((size, size, 3)), keras.layers.Flatten()]
+    if units:
+        layers.append(keras.layers.Dense(units, activation="relu",
+                                         kernel_initializer=keras.initializers.GlorotUniform(seed)))
+    return keras.Sequential(layers)
+
+
+@pytest.fixture(scope="module")
+def digit_features():
+    """Random-projection features (64) of the bundled digits: train 4000, test 1000."""
+    keras.utils.set_random_seed(0)
+    encoder = flatten_encoder(units=64)
+    (train_x, train_y), (test_x, test_y) = data.digits("train"), data.digits("test")
+    return (evaluation.extract_features(encoder, train_x), train_y,
+            evaluation.extract_features(encoder, test_x), test_y)
+
+
+def separable_features(rng, n, num_classes=10, dim=16):
+    labels = rng.randint(0, num_classes, n)
+    centres = 5.0 * np.eye(num_classes, dim)
+    return (centres[labels] + 0.3 * rng.randn(n, dim)).astype(np.float32), labels
+
+
+def test_extract_features_preprocesses_like_the_formula():
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, size=(5, 28, 28, 1)).astype(np.uint8)
+    features = evaluation.extract_features(flatten_encoder(), images, batch_size=2)
+    expected = np.repeat(images.astype(np.float32) / 255.0, 3, axis=-1).reshape(5, -1)
+    np.testing.assert_allclose(features, expected, atol=1e-6)
+    assert evaluation.extract_features(flatten_encoder(size=14), images).shape == (5, 14 * 14 * 3)
+
+
+def test_extract_features_rejects_non_2d_output():
+    encoder = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)])
+    with pytest.raises(ValueError, match=r"encoder output must be \(batch, features\), got shape \(4, 6, 6, 2\)"):
+        evaluation.extract_features(encoder, np.zeros((4, 8, 8, 3), np.uint8))
+
+
+def test_top_k_accuracy_hand_case():
+    scores = np.array([[0.1, 0.9, 0, 0, 0, 0], [0.5, 0.4, 0.3, 0.2, 0.1, 0.0], [0, 0, 0, 0, 0, 1.0]])
+    labels = np.array([1, 5, 0])  # ranks 0, 5, 1 (tie with classes 1-4 broken towards class 0)
+    assert evaluation.top_k_accuracy(scores, labels) == {"top1": 1 / 3, "top5": 2 / 3}
+    assert "top5" not in evaluation.top_k_accuracy(scores[:, :3], np.array([1, 0, 0]))
+
+
+def test_separable_and_random_labels():
+    rng = np.random.RandomState(0)
+    train_x, train_y = separable_features(rng, 400)
+    test_x, test_y = separable_features(rng, 200)
+    assert evaluation.linear_probe(None, train_x, train_y, test_x, test_y, epochs=15, batch_size=64)["top1"] == 1.0
+    assert evaluation.knn(None, train_x, train_y, test_x, test_y, k=10)["top1"] == 1.0
+    shuffled = rng.permutation(train_y)
+    assert evaluation.linear_probe(None, train_x, shuffled, test_x, test_y, epochs=15, batch_size=64)["top1"] < 0.25
+    assert evaluation.knn(None, train_x, shuffled, test_x, test_y, k=10)["top1"] < 0.25
+
+
+def test_linear_probe_matches_sklearn_logistic_regression(digit_features):
+    from sklearn.linear_model import LogisticRegression
+
+    train_x, train_y, test_x, test_y = digit_features
+    l2 = 1e-3
+    ours = evaluation.linear_probe(None, train_x, train_y, test_x, test_y, epochs=20, l2=l2)
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    reference = LogisticRegression(C=1.0 / (2 * l2 * len(train_x)), max_iter=2000)
+    reference.fit((train_x - mean) / std, train_y)
+    sklearn_top1 = reference.score((test_x - mean) / std, test_y)
+    assert sklearn_top1 > 0.8
+    assert abs(ours["top1"] - sklearn_top1) <= 0.02, (ours, sklearn_top1)
+
+
+def test_knn_matches_independent_weighted_vote(digit_features):
+    train_x, train_y, test_x, test_y = digit_features
+    test_x, test_y = test_x[:300], test_y[:300]
+    k, temperature = 20, 0.07
+    train_unit = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+    expected_scores = np.zeros((len(test_x), 10))
+    for i, query in enumerate(test_x):
+        similarity = train_unit @ (query / np.linalg.norm(query))
+        for j in np.argsort(-similarity)[:k]:
+            expected_scores[i, train_y[j]] += np.exp(similarity[j] / temperature)
+    scores = evaluation.knn_class_scores(train_x, train_y, test_x, 10, k, temperature, chunk_size=128)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-3)
+    np.testing.assert_array_equal(scores.argmax(1), expected_scores.argmax(1))
+    result = evaluation.knn(None, train_x, train_y, test_x, test_y, k=k, temperature=temperature)
+    assert result["top1"] == np.mean(expected_scores.argmax(1) == test_y)
+    assert result["top1"] > 0.8
+
+
+def test_knn_on_encoder_and_bad_k(digit_features):
+    train_x, train_y = data.digits("test")
+    result = evaluation.knn(flatten_encoder(), train_x[:800], train_y[:800], train_x[800:], train_y[800:])
+    assert result["top1"] > 0.8 and result["top5"] >= result["top1"]
+    with pytest.raises(ValueError, match="`k` must be in"):
+        evaluation.knn(None, np.ones((3, 2)), np.arange(3), np.ones((1, 2)), np.zeros(1, int), k=5)
+
+
+def test_fine_tune_trains_a_copy():
+    images, labels = data.digits("test")
+    encoder = flatten_encoder(units=32)
+    before = [w.copy() for w in encoder.get_weights()]
+    traced = []
+
+    def augment(batch):
+        traced.append(batch.shape)
+        return tf.image.flip_left_right(tf.image.flip_left_right(batch))
+
+    result = evaluation.fine_tune(encoder, images[:800], labels[:800], images[800:], labels[800:],
+                                  epochs=3, learning_rate=3e-3, augment=augment)
+    assert result["top1"] > 0.7 and traced
+    for old, new in zip(before, encoder.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    few = evaluation.fine_tune(encoder, images[:800], labels[:800], images[800:], labels[800:],
+                               epochs=3, learning_rate=3e-3, label_fraction=0.1)
+    assert 0.3 < few["top1"] < result["top1"]
+
+
+def test_ridge_probe_matches_least_squares():
+    rng = np.random.RandomState(1)
+    train_x, train_y = rng.randn(50, 4), rng.randint(0, 3, 50)
+    test_x = rng.randn(7, 4)
+    ridge = 0.1
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    design = np.c_[(train_x - mean) / std, np.ones(50)]
+    # Ridge as ordinary least squares on rows augmented with sqrt(ridge * N) * I.
+    stacked = np.r_[design, np.sqrt(ridge * 50) * np.eye(5)]
+    targets = np.r_[np.eye(3)[train_y], np.zeros((5, 3))]
+    weights = np.linalg.lstsq(stacked, targets, rcond=None)[0]
+    expected = np.c_[(test_x - mean) / std, np.ones(7)] @ weights
+    np.testing.assert_allclose(ridge_class_scores(train_x, train_y, test_x, 3, ridge), expected, atol=1e-8)
+
+
+class TinyObjective(keras.Model):
+    """A stand-in for an sslzoo objective: exposes `encoder`, trains a head on it."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = flatten_encoder(units=32)
+        self.head = keras.layers.Dense(10)
+
+    def call(self, images):
+        return self.head(self.encoder(images))
+
+
+def test_online_linear_probe_logs_probe_top1():
+    images, labels = data.digits("test")
+    float_images = evaluation.features.eval_images(images[:256], 28)
+    probe = evaluation.OnlineLinearProbe(images[:600], labels[:600], images[600:], labels[600:])
+    model = TinyObjective()
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(float_images, labels[:256], epochs=2, batch_size=64, verbose=0, callbacks=[probe])
+    accuracies = history.history["probe_top1"]
+    assert len(accuracies) == 2 and all(0.5 < a <= 1.0 for a in accuracies)
+    with pytest.raises(ValueError, match="every_n_epochs"):
+        evaluation.OnlineLinearProbe(images, labels, images, labels, every_n_epochs=0)
+
+
+def _ranked_queries(orders):
+    """Queries whose cosine similarities to the one-hot gallery follow the given orders."""
+    n = len(orders[0])
+    queries = np.zeros((len(orders), n))
+    for i, order in enumerate(orders):
+        queries[i, order] = np.arange(n, 0, -1)
+    return queries, np.eye(n)
+
+
+def test_retrieval_known_ranks():
+    orders = [[0, 1, 2, 3, 4], [0, 2, 1, 3, 4], [1, 2, 0, 3, 4], [0, 1, 2, 4, 3], [4, 3, 2, 1, 0]]
+    queries, gallery = _ranked_queries(orders)  # ranks of the diagonal: 1, 3, 2, 5, 1
+    np.testing.assert_array_equal(evaluation.retrieval_ranks(queries, gallery), [1, 3, 2, 5, 1])
+    metrics = evaluation.retrieval(queries, gallery, ks=(1, 2, 3))
+    assert metrics == pytest.approx({"R@1": 0.4, "R@2": 0.6, "R@3": 0.8, "median_rank": 2.0, "mean_rank": 2.4})
+    with pytest.raises(ValueError, match="lengths must agree"):
+        evaluation.retrieval(queries[:3], gallery)
+
+
+def test_retrieval_many_captions_per_image_both_directions():
+    images = np.eye(3)
+    # Two captions per image; caption 3 (of image 1) points at image 2 instead.
+    captions = np.array([[1, 0, 0], [1, 0.1, 0], [0, 1, 0], [0, 0.2, 1], [0, 0, 1], [0.1, 0, 1]], float)
+    caption_ids = np.array([0, 0, 1, 1, 2, 2])
+    metrics = evaluation.bidirectional_retrieval(images, captions, ks=(1, 5), b_ids=caption_ids)
+    # text -> image: ranks 1, 1, 1, 2, 1, 1.  image -> text: every image's best caption is its own.
+    assert metrics["text_to_image/R@1"] == pytest.approx(5 / 6)
+    assert metrics["text_to_image/mean_rank"] == pytest.approx(7 / 6)
+    assert metrics["image_to_text/R@1"] == 1.0 and metrics["image_to_text/median_rank"] == 1.0
+    assert set(metrics) == {f"{d}/{m}" for d in ("image_to_text", "text_to_image")
+                            for m in ("R@1", "R@5", "median_rank", "mean_rank")}
+
+
+class FakeClip:
+    """encode_text: the named class's axis plus a template-specific offset that averages out."""
+
+    names = ("cat", "dog", "bird")
+
+    def encode_text(self, strings):
+        rows = []
+        for text in strings.numpy():
+            text = text.decode()
+            row = np.zeros(4)
+            row[[n in text for n in self.names].index(True)] = 1.0
+            row[3] = 0.9 if text.startswith("a photo") else -0.9
+            rows.append(row)
+        return tf.constant(rows, tf.float32)
+
+    def encode_image(self, images):
+        return tf.reshape(tf.cast(images, tf.float32), (len(images), -1))
+
+
+def test_zero_shot_with_a_fake_image_text_model():
+    model, templates = FakeClip(), ["a photo of a {}.", "art of the {}"]
+    classes = evaluation.class_embeddings(model, model.names, templates)
+    np.testing.assert_allclose(classes, np.eye(3, 4), atol=1e-6)  # offsets cancel after normalising
+    rng = np.random.RandomState(0)
+    labels = rng.randint(0, 3, 30)
+    images = (np.eye(3, 4)[labels] + 0.05 * rng.randn(30, 4) + [0, 0, 0, 2.0]).reshape(30, 1, 1, 4)
+    images[:6, 0, 0, :3] = np.eye(3)[(labels[:6] + 1) % 3]  # six images look like the next class
+    result = evaluation.zero_shot(model, images, labels, model.names, templates, batch_size=7)
+    assert result == {"top1": pytest.approx(24 / 30)}
+    with pytest.raises(ValueError, match="templates"):
+        evaluation.zero_shot(model, images, labels, model.names, ["no placeholder"])
