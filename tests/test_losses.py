@@ -217,6 +217,22 @@ def test_nce_equals_clip_with_inverse_temperature():
     np.testing.assert_allclose(losses.nce(x, y, 0.07).numpy(), losses.clip(x, y, 1 / 0.07).numpy(), rtol=1e-6)
 
 
+def test_learnable_scale_and_bool_labels_are_accepted():
+    import keras
+
+    x, y = RNG.randn(6, 4), RNG.randn(6, 4)
+    log_scale = keras.Variable(np.log(10.0), dtype="float32")
+    with tf.GradientTape() as tape:
+        value = losses.clip(x, y, tf.exp(log_scale))
+    np.testing.assert_allclose(value.numpy(), np_clip(x, y, 10.0), rtol=1e-5)
+    assert abs(tape.gradient(value, log_scale.value).numpy()) > 0
+    similar = np.array([True, False] * 3)
+    np.testing.assert_allclose(
+        losses.margin_contrastive(x, y, similar).numpy(), np_margin_contrastive(x, y, similar.astype(float), 1.0),
+        rtol=1e-5,
+    )
+
+
 def test_fully_masked_mil_nce_candidate_changes_nothing():
     b, k, d = 5, 4, 6
     video, text, mask = RNG.randn(b, d), RNG.randn(b, k, d), random_mask(b, k)
@@ -242,7 +258,8 @@ def all_losses(a, b, temperature=0.1):
         "sinkhorn": tf.reduce_sum(losses.sinkhorn(a, epsilon=temperature)),
         "clip": losses.clip(a, b, 1.0 / temperature),
         "nce": losses.nce(a, b, temperature),
-        "mil_nce": losses.mil_nce(a, text, temperature=temperature),
+        "mil_nce": losses.mil_nce(a, text, tf.constant([[True, False], [True, True]] * (a.shape[0] // 2)),
+                                  temperature=temperature),
     }
 
 

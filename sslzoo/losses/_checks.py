@@ -9,13 +9,13 @@ import tensorflow as tf
 
 
 def as_float32(x, name):
-    """Converts `x` to a float32 tensor (bf16, fp16, fp64 and integers are cast).
+    """Converts `x` to a float32 tensor (bf16, fp16, fp64, integers and bools are cast).
 
     Raises:
       ValueError: `x` is not numeric.
     """
     x = tf.convert_to_tensor(x)
-    if not (x.dtype.is_floating or x.dtype.is_integer):
+    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype.is_bool):
         raise ValueError(f"`{name}` must be a numeric tensor, got dtype {x.dtype.name}")
     return tf.cast(x, tf.float32)
 
