@@ -34,6 +34,13 @@ def register_adapter(modality, adapter_class):
     return adapter_class
 
 
+def unregister_adapter(modality):
+    """Removes the adapter registered under `modality` (ValueError if there is none)."""
+    if modality not in _ADAPTERS:
+        raise ValueError(f"`modality` {modality!r} is not registered; registered: {tuple(_ADAPTERS)}")
+    del _ADAPTERS[modality]
+
+
 def registered_modalities():
     """Names of the registered modalities, in registration order."""
     return tuple(_ADAPTERS)

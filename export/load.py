@@ -24,8 +24,9 @@ class RestoredEncoder(keras.layers.Layer):
     """An exported encoder (format="hub") as a trainable Keras 3 layer.
 
     Call: images, the encoder's input (float32 (B, S, S, 3) in [0, 1] for images) ->
-    h (B, F). `training=True` runs batch normalisation in training mode and, when
-    trainable, adds the module's weight-regularisation losses to the layer's losses.
+    h (B, F). `training=True` on a trainable layer runs batch normalisation in
+    training mode and adds the module's weight-regularisation losses to `losses`;
+    a frozen layer (trainable=False) always runs in inference mode.
 
     Args:
       path: folder written by `sslzoo.export.save(..., format="hub")`.
@@ -33,7 +34,7 @@ class RestoredEncoder(keras.layers.Layer):
     """
 
     def __init__(self, path, trainable=True, **kwargs):
-        super().__init__(trainable=trainable, **kwargs)
+        super().__init__(**kwargs)  # trainable until the variables exist, see below
         self.export_path = str(path)
         restored = tf.saved_model.load(self.export_path)
         missing = [
@@ -58,13 +59,17 @@ class RestoredEncoder(keras.layers.Layer):
             )
             for variable in restored.variables
         ]
+        # Set last: the setter marks the tracked variables (Keras skips it when unchanged).
+        self.trainable = trainable
         self.built = True
 
     def call(self, inputs, training=None):
-        if training and self.trainable:
+        # A frozen encoder runs in inference mode (batch-norm statistics stay put).
+        training = bool(training) and self.trainable
+        if training:
             for regularization_loss in self._restored.regularization_losses:
                 self.add_loss(regularization_loss())
-        return self._call_fn(inputs, training=bool(training))
+        return self._call_fn(inputs, training=training)
 
     def compute_output_shape(self, input_shape):
         output = self._call_fn.concrete_functions[0].structured_outputs
