@@ -98,7 +98,7 @@ def test_knn_matches_independent_weighted_vote(digit_features):
     assert result["top1"] > 0.8
 
 
-def test_knn_on_encoder_and_bad_k(digit_features):
+def test_knn_on_encoder_and_bad_k():
     train_x, train_y = data.digits("test")
     result = evaluation.knn(flatten_encoder(), train_x[:800], train_y[:800], train_x[800:], train_y[800:])
     assert result["top1"] > 0.8 and result["top5"] >= result["top1"]
