@@ -7,6 +7,8 @@ depthwise convolution applies each image's own kernel to its three channels.
 """
 import tensorflow as tf
 
+from sslzoo.augment import select
+
 
 def default_kernel_radius(image_size):
     """Radius r of SimCLR's blur kernel, 2r + 1 taps ~ 10% of the image side.
@@ -83,14 +85,7 @@ def random_gaussian_blur(images, seed, prob, radius, sigma_range=(0.1, 2.0)):
         raise ValueError(f"`sigma_range` must satisfy 0 < low <= high, got {sigma_range}")
     batch = tf.shape(images)[0]
     draw_seed, sigma_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
-    applied = tf.random.stateless_uniform([batch], draw_seed) < prob
+    applied = select.draw(draw_seed, batch, prob)
     sigma = tf.random.stateless_uniform([batch], sigma_seed, low, high)
-    chosen = tf.where(applied)  # (K, 1)
-
-    def blur_chosen():
-        index = chosen[:, 0]
-        blurred = gaussian_blur(tf.gather(images, index), tf.gather(sigma, index), radius)
-        return tf.tensor_scatter_nd_update(images, chosen, blurred)
-
-    images = tf.cond(tf.size(chosen) > 0, blur_chosen, lambda: tf.identity(images))
-    return images, applied
+    blurred = select.apply_to_chosen(images, applied, lambda x, s: gaussian_blur(x, s, radius), sigma)
+    return blurred, applied

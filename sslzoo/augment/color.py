@@ -9,6 +9,8 @@ rotates the HSV hue channel; the result is clipped to [0, 1] after each step.
 """
 import tensorflow as tf
 
+from sslzoo.augment import select
+
 # ITU-R 601-2 luma weights, as in torchvision and tf.image.rgb_to_grayscale.
 LUMA_WEIGHTS = (0.2989, 0.587, 0.114)
 
@@ -78,7 +80,7 @@ def sample_jitter_factors(seed, batch_size, strength, prob):
     """
     ranges = jitter_ranges(strength)
     seeds = tf.random.experimental.stateless_split(seed, num=5)
-    applied = tf.random.stateless_uniform([batch_size], seeds[0]) < prob
+    applied = select.draw(seeds[0], batch_size, prob)
     factors = {"applied": applied}
     for i, name in enumerate(JITTER_ORDER[:3]):
         m = ranges[name]
@@ -114,6 +116,12 @@ def color_jitter(images, factors, order=None):
     return images
 
 
+def apply_grayscale(images, applied):
+    """Greyscale (repeated to 3 channels) where `applied` (B,) is True. images (B, H, W, 3)."""
+    gray = tf.repeat(grayscale(images), 3, axis=-1)
+    return tf.where(applied[:, None, None, None], gray, images)
+
+
 def random_grayscale(images, seed, prob):
     """Replaces each image by its greyscale (repeated to 3 channels) with probability `prob`.
 
@@ -124,13 +132,17 @@ def random_grayscale(images, seed, prob):
     Returns:
       (images (B, H, W, 3), applied bool (B,)).
     """
-    applied = tf.random.stateless_uniform([tf.shape(images)[0]], seed) < prob
-    gray = tf.repeat(grayscale(images), 3, axis=-1)
-    return tf.where(applied[:, None, None, None], gray, images), applied
+    applied = select.draw(seed, tf.shape(images)[0], prob)
+    return apply_grayscale(images, applied), applied
+
+
+def solarize(images, threshold=0.5):
+    """Inverts pixels >= `threshold`: x -> 1 - x. images float32 in [0, 1], any shape."""
+    return tf.where(images >= threshold, 1.0 - images, images)
 
 
 def random_solarize(images, seed, prob, threshold=0.5):
-    """Inverts pixels >= `threshold` (x -> 1 - x) in each image with probability `prob`.
+    """Solarizes each image with probability `prob` (only those images are computed).
 
     Args:
       images: float32 (B, H, W, 3) in [0, 1].
@@ -140,6 +152,5 @@ def random_solarize(images, seed, prob, threshold=0.5):
     Returns:
       (images (B, H, W, 3), applied bool (B,)).
     """
-    applied = tf.random.stateless_uniform([tf.shape(images)[0]], seed) < prob
-    solarized = tf.where(images >= threshold, 1.0 - images, images)
-    return tf.where(applied[:, None, None, None], solarized, images), applied
+    applied = select.draw(seed, tf.shape(images)[0], prob)
+    return select.apply_to_chosen(images, applied, lambda x: solarize(x, threshold)), applied

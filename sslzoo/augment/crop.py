@@ -110,6 +110,7 @@ def random_resized_crop(images, size, seed, area_range=(0.08, 1.0), aspect_ratio
         raise ValueError(f"`size` must be a positive int, got {size}")
     if not 0.0 <= float(flip_prob) <= 1.0:
         raise ValueError(f"`flip_prob` must be in [0, 1], got {flip_prob}")
+    images = tf.convert_to_tensor(images)
     if images.shape.rank != 4:
         raise ValueError(f"`images` must be rank 4 (B, H, W, C), got shape {images.shape}")
     shape = tf.shape(images)

@@ -42,10 +42,12 @@ class MultiCrop(views.ViewAugment):
                  local_area=(0.05, 0.14), aspect_ratio=(3 / 4, 4 / 3), flip_prob=0.5,
                  jitter_strength=1.0, jitter_prob=0.8, grayscale_prob=0.2, blur_prob=0.5,
                  local_blur_prob=0.5, solarize_prob=0.0, local_solarize_prob=0.0,
-                 solarize_threshold=0.5, blur_sigma=(0.1, 2.0), random_order=True, seed=None):
+                 solarize_threshold=0.5, blur_sigma=(0.1, 2.0), random_order=True, jit_compile=True,
+                 seed=None):
         super().__init__(aspect_ratio=aspect_ratio, flip_prob=flip_prob, jitter_strength=jitter_strength,
                          jitter_prob=jitter_prob, grayscale_prob=grayscale_prob, blur_sigma=blur_sigma,
-                         solarize_threshold=solarize_threshold, random_order=random_order, seed=seed)
+                         solarize_threshold=solarize_threshold, random_order=random_order,
+                         jit_compile=jit_compile, seed=seed)
         for name, size in (("global_size", global_size), ("local_size", local_size)):
             if int(size) < 2:
                 raise ValueError(f"`{name}` must be an int >= 2, got {size!r}")

@@ -39,6 +39,8 @@ class SimCLRAugment(views.ViewAugment):
       blur_sigma: (low, high) range of the blur's standard deviation in pixels.
       blur_radius: kernel radius; None = `image_size // 20` (23 taps at 224).
       random_order: jitter steps in a random order (drawn once per call).
+      jit_compile: run the elementwise jitter + greyscale block under XLA
+        (same views, ~5x faster on CPU; compiles once per batch shape).
       seed: int for reproducible views (two instances with the same seed give
         the same views for the same sequence of calls), or None.
 
@@ -53,21 +55,21 @@ class SimCLRAugment(views.ViewAugment):
     def __init__(self, image_size, crop_area=(0.08, 1.0), aspect_ratio=(3 / 4, 4 / 3), flip_prob=0.5,
                  jitter_strength=1.0, jitter_prob=0.8, grayscale_prob=0.2, blur_prob=0.5,
                  solarize_prob=0.0, solarize_threshold=0.5, blur_sigma=(0.1, 2.0), blur_radius=None,
-                 random_order=True, seed=None):
+                 random_order=True, jit_compile=True, seed=None):
         super().__init__(aspect_ratio=aspect_ratio, flip_prob=flip_prob, jitter_strength=jitter_strength,
                          jitter_prob=jitter_prob, grayscale_prob=grayscale_prob, blur_sigma=blur_sigma,
-                         solarize_threshold=solarize_threshold, random_order=random_order, seed=seed)
+                         solarize_threshold=solarize_threshold, random_order=random_order,
+                         jit_compile=jit_compile, seed=seed)
         if int(image_size) < 2:
             raise ValueError(f"`image_size` must be an int >= 2, got {image_size!r}")
         self.image_size = int(image_size)
-        self.crop_area = tuple(float(v) for v in crop_area)
+        self.crop_area = crop.check_range(crop_area, "crop_area", 0.0, 1.0)
         self.blur_prob = views.per_view_probs(blur_prob, "blur_prob", 2)
         self.solarize_prob = views.per_view_probs(solarize_prob, "solarize_prob", 2)
         self.blur_radius = (blur_lib.default_kernel_radius(self.image_size) if blur_radius is None
                             else int(blur_radius))
         if not 1 <= self.blur_radius < self.image_size:
             raise ValueError(f"`blur_radius` must be in [1, image_size), got {blur_radius}")
-        crop.check_range(self.crop_area, "crop_area", 0.0, 1.0)
 
     @classmethod
     def for_digits(cls, image_size, **overrides):
