@@ -146,15 +146,20 @@ def test_a_new_modality_plugs_in_through_an_adapter(tmp_path):
     assert "counts" not in adapters.registered_modalities()
 
 
-def test_cli_exports_every_format_from_a_keras_file(hub_export, tmp_path):
+def test_cli_exports_an_objective_in_every_format(hub_export, tmp_path):
     from sslzoo.export import main
+    from sslzoo.models import SimCLR
 
-    model_file = str(tmp_path / "model.keras")
-    hub_export["encoder"].save(model_file)
+    objective = SimCLR(hub_export["encoder"])
+    objective.save(str(tmp_path / "model.keras"))
     (tmp_path / "report.json").write_text('{"evaluation": {"knn": 0.9}}')
     folders = main.export_model(str(tmp_path), str(tmp_path / "out"), "all", tflite_variants=("float32",))
     assert [os.path.basename(f) for f in folders] == ["saved_model", "hub", "tflite"]
     assert os.path.isfile(os.path.join(folders[2], "model_float32.tflite"))
-    assert '"knn": 0.9' in open(os.path.join(folders[1], "model_card.json")).read()
+    card = open(os.path.join(folders[1], "model_card.json")).read()
+    assert '"knn": 0.9' in card and '"objective": "SimCLR"' in card
+    x = hub_export["x"][:8]
+    out = tf.saved_model.load(folders[0]).signatures["serving_float"](images=tf.constant(x))
+    np.testing.assert_allclose(out["projection"].numpy(), objective.project(x).numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="--model"):
         main.resolve_model_file(str(tmp_path / "out"))
