@@ -43,6 +43,15 @@ def test_hub_load_reusable_api(hub_export):
     np.testing.assert_allclose(penalties, [L2 * np.sum(kernel.astype(np.float64) ** 2)], rtol=1e-5)
 
 
+def test_keras3_tfsm_layer_serves_the_export(hub_export):
+    import keras
+
+    layer = keras.layers.TFSMLayer(hub_export["path"], call_endpoint="serving_float")
+    x = hub_export["x"][:8]
+    out = layer(x)["embedding"].numpy()
+    assert np.abs(out - hub_export["encoder"](x, training=False).numpy()).max() <= 1e-5
+
+
 def _weights(variables):
     return [np.array(v) for v in variables]
 
