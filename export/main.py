@@ -71,8 +71,12 @@ def main(argv):
     del argv
     if not FLAGS.model or not FLAGS.output:
         raise app.UsageError("--model and --output are required")
-    for folder in export_model(FLAGS.model, FLAGS.output, FLAGS.format, FLAGS.overwrite,
-                               FLAGS.report, tuple(FLAGS.tflite_variants)):
+    try:
+        folders = export_model(FLAGS.model, FLAGS.output, FLAGS.format, FLAGS.overwrite,
+                               FLAGS.report, tuple(FLAGS.tflite_variants))
+    except ValueError as error:  # bad flags or model: a usage message, not a traceback
+        raise app.UsageError(str(error)) from error
+    for folder in folders:
         print(f"exported {folder}")
 
 

@@ -74,21 +74,40 @@ def build_card(*, objective, encoder, adapter, has_projection, export_format, fi
     return card
 
 
-def _markdown_value(value):
+USAGE = {
+    "saved_model": ('serve = tf.saved_model.load(path).signatures["serving_default"]\n'
+                    'outputs = serve(images=uint8_images)  # {"embedding": ..., ...}'),
+    "hub": ("module = hub.load(path)  # or hub.KerasLayer(path, trainable=True) in tf_keras\n"
+            "encoder = sslzoo.export.load_encoder(path, trainable=True)  # Keras 3"),
+    "tflite": ('runner = Interpreter(model_path=path + "/model_float32.tflite")'
+               '.get_signature_runner("serving_fixed")\n'
+               "outputs = runner(images=uint8_images_at_size)"),
+}
+
+
+def _markdown_lines(value):
+    """Bullet lines for one card field (dicts and lists one item a line, nested indented)."""
     if isinstance(value, dict):
-        return "".join(f"\n  - {key}: {_markdown_value(item)}" for key, item in value.items())
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, dict):
+                lines += [f"- {key}:"] + ["  " + line for line in _markdown_lines(item)]
+            else:
+                lines.append(f"- {key}: {item}")
+        return lines
     if isinstance(value, (list, tuple)):
-        return ", ".join(f"`{item}`" for item in value)
-    return str(value)
+        return [f"- `{item}`" for item in value]
+    return [str(value)]
 
 
 def card_markdown(card):
-    """The card as Markdown (title, then one section per field)."""
-    lines = [f"# {card['name']}", "", "Exported by sslzoo.", ""]
+    """The card as Markdown: title, one section per field, then a usage snippet."""
+    lines = [f"# {card['name']}", "", "Self-supervised encoder exported by sslzoo.", ""]
     for key, value in card.items():
-        if key == "name":
-            continue
-        lines += [f"## {key.replace('_', ' ').capitalize()}", "", f"- {_markdown_value(value)}", ""]
+        if key != "name":
+            lines += [f"## {key.replace('_', ' ').capitalize()}", ""] + _markdown_lines(value) + [""]
+    if card.get("format") in USAGE:
+        lines += ["## Usage", "", "```python", USAGE[card["format"]], "```", ""]
     return "\n".join(lines)
 
 
