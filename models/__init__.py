@@ -1,0 +1,12 @@
+"""Self-supervised objectives: each a `keras.Model` with its own `train_step`.
+
+All derive from `sslzoo.models.base.SSLModel` and train with `model.fit`.
+"""
+from sslzoo.models.barlow_twins import BarlowTwins
+from sslzoo.models.base import SSLModel
+from sslzoo.models.moco import MoCo
+from sslzoo.models.pair_contrastive import PairContrastive
+from sslzoo.models.simclr import SimCLR
+from sslzoo.models.swav import SwAV
+
+__all__ = ["SSLModel", "PairContrastive", "SimCLR", "MoCo", "BarlowTwins", "SwAV"]

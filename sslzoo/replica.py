@@ -73,3 +73,40 @@ def local_offset(local_batch):
 def global_rows(local_batch):
     """Row indices (B,) int32 of this replica's samples inside the gathered batch."""
     return local_offset(local_batch) + tf.range(tf.cast(local_batch, tf.int32), dtype=tf.int32)
+
+
+def _tf_variable(variable):
+    """The tf.Variable behind a Keras 3 variable (a tf.Variable passes through)."""
+    return getattr(variable, "value", variable) if hasattr(variable, "_value") else variable
+
+
+def assign(variables, values):
+    """Assigns `values` to `variables` on every replica, from a replica context.
+
+    Non-trainable state (a momentum encoder, a queue of keys) is updated by the
+    objective itself rather than by the optimizer. Mirrored variables cannot be
+    assigned directly inside a replica context, so this steps into a merge call
+    and updates each replica's copy with that replica's value. Callers make the
+    values identical across replicas first (gather before enqueue), so every
+    copy stays the same.
+
+    Args:
+      variables: list of Keras or tf variables.
+      values: list of tensors of matching shapes.
+    """
+    variables, values = list(variables), list(values)
+    if len(variables) != len(values):
+        raise ValueError(f"`values` must match `variables`: got {len(values)} values for {len(variables)} variables")
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1 or not tf.distribute.has_strategy():
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+        return
+
+    def merge_fn(strategy, per_replica_values):
+        for variable, value in zip(variables, per_replica_values):
+            strategy.extended.update(
+                _tf_variable(variable), lambda var, val: var.assign(val), args=(value,), group=False
+            )
+
+    ctx.merge_call(merge_fn, args=(values,))
