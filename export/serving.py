@@ -58,9 +58,11 @@ class ServingModule(tf.Module):
         self.serving_fixed = tf.function(from_raw, input_signature=[adapter.fixed_spec])
         for function in self.signatures.values():
             function.get_concrete_function()  # traces; builds a lazily built projector
-        head_variables = projector.variables if projector is not None else []
-        self.variables = _tf_variables(encoder.variables) + _tf_variables(head_variables)
+        # `variables` are the encoder's (what the Hub `__call__` uses); the head's are
+        # tracked separately so the signatures that use them can be saved.
+        self.variables = _tf_variables(encoder.variables)
         self.trainable_variables = _tf_variables(encoder.trainable_variables)
+        self.head_variables = _tf_variables(projector.variables if projector is not None else [])
 
     @property
     def signatures(self):
