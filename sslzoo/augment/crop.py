@@ -54,8 +54,9 @@ def sample_crop_boxes(seed, batch_size, image_height, image_width, area_range=(0
         scale = tf.cast(size[:2], tf.float32)
         return tf.concat([top_left / scale, bottom_right / scale], axis=0)
 
+    parallel = None if tf.executing_eagerly() else 16  # eager map_fn runs one at a time anyway
     return tf.map_fn(one_box, per_image_seeds, fn_output_signature=tf.float32,
-                     parallel_iterations=16)
+                     parallel_iterations=parallel)
 
 
 def crop_and_resize_boxes(images, boxes, box_indices, size, flip=None):
