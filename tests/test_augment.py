@@ -110,26 +110,50 @@ def test_flip_fraction():
 # --- colour and blur numerics vs numpy -----------------------------------------------------------
 
 def numpy_gray(x):
-    return x @ np.array([0.2989, 0.587, 0.114])
+    return x @ np.array([0.2989, 0.587, 0.114], np.float32)
 
 
-def test_jitter_ops_match_numpy_formulas():
-    x = np.random.default_rng(5).random((3, 4, 5, 3)).astype(np.float32)
-    f = np.array([0.5, 1.0, 1.6], np.float32)
+def numpy_hue(x, deltas):
+    out = np.empty_like(x)
+    for b, i, j in np.ndindex(x.shape[:3]):
+        h, s, v = colorsys.rgb_to_hsv(*x[b, i, j])
+        out[b, i, j] = colorsys.hsv_to_rgb((h + deltas[b]) % 1.0, s, v)
+    return out
+
+
+def numpy_jitter(x, name, f):
+    """torchvision's definitions, clipped to [0, 1]; f has one value per image."""
     fb = f[:, None, None, None]
-    np.testing.assert_allclose(color.adjust_brightness(x, f), np.clip(x * fb, 0, 1), atol=1e-6)
-    mean = numpy_gray(x).mean(axis=(1, 2))[:, None, None, None]
-    np.testing.assert_allclose(color.adjust_contrast(x, f), np.clip(fb * x + (1 - fb) * mean, 0, 1), atol=1e-5)
-    gray = numpy_gray(x)[..., None]
-    np.testing.assert_allclose(color.adjust_saturation(x, f), np.clip(fb * x + (1 - fb) * gray, 0, 1),
-                               atol=1e-5)
-    deltas = np.array([-0.2, 0.0, 0.35], np.float32)
-    expected = np.empty_like(x)
-    for b, delta in enumerate(deltas):
-        for i, j in np.ndindex(4, 5):
-            h, s, v = colorsys.rgb_to_hsv(*x[b, i, j])
-            expected[b, i, j] = colorsys.hsv_to_rgb((h + delta) % 1.0, s, v)
-    np.testing.assert_allclose(color.adjust_hue(x, deltas), expected, atol=1e-5)
+    if name == "brightness":
+        out = x * fb
+    elif name == "contrast":
+        out = fb * x + (1 - fb) * numpy_gray(x).mean(axis=(1, 2))[:, None, None, None]
+    elif name == "saturation":
+        out = fb * x + (1 - fb) * numpy_gray(x)[..., None]
+    else:
+        out = numpy_hue(x, f)
+    return np.clip(out, 0, 1)
+
+
+@pytest.mark.parametrize("name", color.JITTER_ORDER)
+def test_jitter_ops_match_numpy_formulas(name):
+    x = np.random.default_rng(5).random((3, 4, 5, 3)).astype(np.float32)
+    f = np.array([-0.2, 0.0, 0.35] if name == "hue" else [0.5, 1.0, 1.6], np.float32)
+    adjust = getattr(color, f"adjust_{name}")
+    np.testing.assert_allclose(adjust(x, f), numpy_jitter(x, name, f), atol=1e-5)
+
+
+def test_color_jitter_follows_the_given_order():
+    x = np.random.default_rng(6).random((2, 3, 4, 3)).astype(np.float32)
+    factors = {"brightness": np.array([1.5, 0.7], np.float32), "contrast": np.array([0.4, 1.3], np.float32),
+               "saturation": np.array([0.2, 1.8], np.float32), "hue": np.array([0.3, -0.1], np.float32)}
+    for order in ([3, 1, 0, 2], [0, 1, 2, 3]):
+        expected = x
+        for index in order:
+            name = color.JITTER_ORDER[index]
+            expected = numpy_jitter(expected, name, factors[name])
+        out = color.color_jitter(tf.constant(x), factors, tf.constant(order))
+        np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
 def test_jitter_factors_ranges_and_probability():

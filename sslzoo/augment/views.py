@@ -5,6 +5,8 @@ colour jitter (prob `jitter_prob`), greyscale (`grayscale_prob`), Gaussian blur
 (`blur_prob`), solarize (`solarize_prob`). Blur and solarize probabilities may
 differ per view (asymmetric BYOL / Barlow Twins / DINO recipes).
 """
+import numbers
+
 import tensorflow as tf
 
 from sslzoo import preprocessing
@@ -48,13 +50,13 @@ class SeedStream:
     """
 
     def __init__(self, seed=None):
-        if seed is not None and not isinstance(seed, int):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise ValueError(f"`seed` must be an int or None, got {seed!r}")
         with tf.init_scope():
             if seed is None:
                 self.generator = tf.random.Generator.from_non_deterministic_state()
             else:
-                self.generator = tf.random.Generator.from_seed(seed)
+                self.generator = tf.random.Generator.from_seed(int(seed))
 
     def next(self, seed=None):
         """The seed for one call: `seed` (2 ints) if given, else the generator's next."""
