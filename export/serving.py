@@ -51,8 +51,8 @@ class ServingModule(tf.Module):
                 result["projection"] = projector(embedding, training=False)
             return result
 
-        def from_raw(raw):  # signature input keys come from the TensorSpec names
-            return outputs(adapter.preprocess(raw))
+        def from_raw(images):
+            return outputs(adapter.preprocess(images))
 
         self.serving_default = tf.function(from_raw, input_signature=[adapter.raw_spec])
         self.serving_float = tf.function(outputs, input_signature=[adapter.model_spec])
