@@ -47,7 +47,11 @@ class SimCLRAugment(views.ViewAugment):
     Call args:
       images: (B, H, W, C) uint8 in [0, 255] or float in [0, 1], C in {1, 3}.
       seed: optional int tensor (2,) overriding the instance's seed stream for
-        this call (e.g. from `tf.data.Dataset.random` for order-free determinism).
+        this call. The stream hands seeds out in call order, which under
+        `num_parallel_calls > 1` depends on scheduling; for exactly reproducible
+        parallel pipelines zip in per-batch seeds instead:
+        `tf.data.Dataset.zip(batches, tf.data.Dataset.random(seed=1).batch(2))
+        .map(lambda x, s: augment(x, seed=s), num_parallel_calls=...)`.
     Returns:
       `(view_1, view_2)`, each float32 (B, S, S, 3) in [0, 1].
     """

@@ -62,9 +62,9 @@ class SeedStream:
         """The seed for one call: `seed` (2 ints) if given, else the generator's next."""
         if seed is not None:
             seed = tf.convert_to_tensor(seed)
-            if seed.shape != (2,) or not seed.dtype.is_integer:
+            if not seed.shape.is_compatible_with([2]) or not seed.dtype.is_integer:
                 raise ValueError(f"`seed` must be 2 integers, got {seed.dtype.name} shape {seed.shape}")
-            return tf.cast(seed, tf.int64)
+            return tf.ensure_shape(tf.cast(seed, tf.int64), [2])
         return self.generator.make_seeds(1)[:, 0]
 
 
