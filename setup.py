@@ -29,6 +29,7 @@ setup(
         "mlxtend>=0.23,<1",
         "matplotlib>=3.8,<4",
         "tqdm>=4.66,<5",
+        "tensorboard>=2.20,<3",
     ],
     extras_require={
         "export": ["tensorflow-hub>=0.16.1,<0.17", "tf-keras>=2.21,<2.22", "ai-edge-litert>=2.0,<3"],

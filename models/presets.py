@@ -1,0 +1,170 @@
+"""Named, complete training configurations ("presets"), kept as plain data.
+
+A preset names the objective and its arguments, the backbone, the data, the
+augmentation, the batch, the optimizer with its learning-rate scaling, the
+schedule and the epoch budget. `sslzoo.models.factory` turns one into objects;
+`sslzoo-train --preset=NAME` trains it, and flags override single fields.
+
+- `*_digits`: small encoders tuned for the bundled 4,000 training digits, each
+  pre-training in minutes on 2 CPU cores.
+- `*_cifar10`, `*_imagenet`: the published recipes (solo-learn's CIFAR-10
+  settings where the paper gives none; the papers' ImageNet settings).
+
+Learning rates are given as `base_learning_rate` with a `scaling` rule applied
+to the global batch (`sslzoo.optimizers.scaled_learning_rate`): "linear" is
+`base * batch / 256`, "sqrt" is `base * sqrt(batch)`, None uses it as is.
+"""
+import copy
+
+_DIGITS_ENCODER = {"name": "resnet18", "stem": "cifar", "width": 0.25}
+_DIGITS_COMMON = {
+    "task": "image",
+    "dataset": "digits",
+    "image_size": 28,
+    "backbone": _DIGITS_ENCODER,
+    "augment": {"kind": "simclr", "recipe": "digits"},
+    "batch_size": 256,
+    "epochs": 30,
+    "optimizer": {"name": "lars", "base_learning_rate": 1.0, "scaling": "linear", "weight_decay": 1e-5},
+    "schedule": {"warmup_epochs": 2},
+}
+_CIFAR_COMMON = {
+    "task": "image",
+    "dataset": "cifar10",
+    "image_size": 32,
+    "backbone": {"name": "resnet18", "stem": "cifar", "width": 1.0},
+    "augment": {"kind": "simclr", "recipe": "cifar"},
+    "batch_size": 256,
+    "epochs": 1000,
+    "schedule": {"warmup_epochs": 10},
+}
+_IMAGENET_COMMON = {
+    "task": "image",
+    "dataset": "imagenet2012",
+    "image_size": 224,
+    "backbone": {"name": "resnet50", "stem": "imagenet", "width": 1.0},
+    "augment": {"kind": "simclr", "recipe": "imagenet"},
+    "schedule": {"warmup_epochs": 10},
+}
+
+
+def _preset(base, **fields):
+    preset = copy.deepcopy(base)
+    preset.update(copy.deepcopy(fields))
+    return preset
+
+
+PRESETS = {
+    # ------------------------------------------------------------- digits
+    "simclr_digits": _preset(
+        _DIGITS_COMMON, objective="simclr",
+        objective_args={"temperature": 0.2, "projector": {"hidden_dims": [256], "output_dim": 64}},
+    ),
+    "moco_v2_digits": _preset(
+        _DIGITS_COMMON, objective="moco",
+        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.99, "queue_size": 4096,
+                        "symmetric": True, "projector": {"hidden_dims": [256], "output_dim": 64, "use_bn": False}},
+    ),
+    "moco_v3_digits": _preset(
+        _DIGITS_COMMON, objective="moco",
+        objective_args={"version": 3, "temperature": 0.2, "momentum": 0.99,
+                        "projector": {"hidden_dims": [512, 512], "output_dim": 128, "last_bn": True,
+                                      "last_bn_affine": False},
+                        "predictor": {"hidden_dim": 512, "output_dim": 128}},
+    ),
+    "barlow_twins_digits": _preset(
+        _DIGITS_COMMON, objective="barlow_twins",
+        objective_args={"lambd": 5e-3, "projector": {"hidden_dims": [512, 512], "output_dim": 512,
+                                                     "last_bn": True, "last_bn_affine": False}},
+        optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-5},
+    ),
+    "swav_digits": _preset(
+        _DIGITS_COMMON, objective="swav",
+        augment={"kind": "multicrop", "recipe": "digits", "num_local": 2},
+        objective_args={"num_prototypes": 100, "temperature": 0.1, "epsilon": 0.05,
+                        "freeze_prototypes_steps": 15, "projector": {"hidden_dims": [256], "output_dim": 64}},
+        optimizer={"name": "lars", "base_learning_rate": 0.6, "scaling": "linear", "weight_decay": 1e-6},
+    ),
+    # ------------------------------------------------------------ CIFAR-10
+    "simclr_cifar10": _preset(
+        _CIFAR_COMMON, objective="simclr",
+        objective_args={"temperature": 0.2, "projector": {"hidden_dims": [2048], "output_dim": 256}},
+        optimizer={"name": "lars", "base_learning_rate": 0.4, "scaling": "linear", "weight_decay": 1e-5},
+    ),
+    "moco_v2_cifar10": _preset(
+        _CIFAR_COMMON, objective="moco",
+        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.99, "queue_size": 32768,
+                        "symmetric": True, "projector": {"hidden_dims": [2048], "output_dim": 256, "use_bn": False}},
+        optimizer={"name": "sgd", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-4},
+    ),
+    "barlow_twins_cifar10": _preset(
+        _CIFAR_COMMON, objective="barlow_twins",
+        augment={"kind": "simclr", "recipe": "barlow_cifar"},
+        objective_args={"lambd": 5.1e-3, "projector": {"hidden_dims": [2048, 2048], "output_dim": 2048,
+                                                       "last_bn": True, "last_bn_affine": False}},
+        optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-4},
+    ),
+    "swav_cifar10": _preset(
+        _CIFAR_COMMON, objective="swav",
+        augment={"kind": "multicrop", "recipe": "cifar", "num_local": 6},
+        objective_args={"num_prototypes": 3000, "temperature": 0.1, "epsilon": 0.05,
+                        "freeze_prototypes_steps": 195, "projector": {"hidden_dims": [2048], "output_dim": 128}},
+        optimizer={"name": "lars", "base_learning_rate": 0.6, "scaling": "linear", "weight_decay": 1e-6},
+    ),
+    # ------------------------------------------------------------ ImageNet
+    "simclr_imagenet": _preset(
+        _IMAGENET_COMMON, objective="simclr", batch_size=4096, epochs=100,
+        objective_args={"temperature": 0.1, "projector": {"hidden_dims": [2048], "output_dim": 128}},
+        optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-6},
+    ),
+    "moco_v2_imagenet": _preset(
+        _IMAGENET_COMMON, objective="moco", batch_size=256, epochs=200, schedule={"warmup_epochs": 0},
+        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.999, "queue_size": 65536,
+                        "projector": {"hidden_dims": [2048], "output_dim": 128, "use_bn": False}},
+        optimizer={"name": "sgd", "base_learning_rate": 0.03, "scaling": "linear", "weight_decay": 1e-4},
+    ),
+    "moco_v3_imagenet": _preset(
+        _IMAGENET_COMMON, objective="moco", batch_size=4096, epochs=100,
+        objective_args={"version": 3, "temperature": 1.0, "momentum": 0.99,
+                        "projector": {"hidden_dims": [4096, 4096], "output_dim": 256, "last_bn": True,
+                                      "last_bn_affine": False},
+                        "predictor": {"hidden_dim": 4096, "output_dim": 256}},
+        optimizer={"name": "lars", "base_learning_rate": 0.6, "scaling": "linear", "weight_decay": 1e-6},
+    ),
+    "barlow_twins_imagenet": _preset(
+        _IMAGENET_COMMON, objective="barlow_twins", batch_size=2048, epochs=1000,
+        augment={"kind": "simclr", "recipe": "barlow_imagenet"},
+        objective_args={"lambd": 5.1e-3, "projector": {"hidden_dims": [8192, 8192], "output_dim": 8192,
+                                                       "last_bn": True, "last_bn_affine": False}},
+        optimizer={"name": "lars", "base_learning_rate": 0.2, "scaling": "linear", "weight_decay": 1.5e-6},
+    ),
+    "swav_imagenet": _preset(
+        _IMAGENET_COMMON, objective="swav", batch_size=4096, epochs=800,
+        augment={"kind": "multicrop", "recipe": "imagenet", "num_local": 6},
+        objective_args={"num_prototypes": 3000, "temperature": 0.1, "epsilon": 0.05,
+                        "freeze_prototypes_steps": 313, "projector": {"hidden_dims": [2048], "output_dim": 128}},
+        optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-6},
+    ),
+}
+
+
+def names():
+    """Sorted names of every preset."""
+    return sorted(PRESETS)
+
+
+def get(name, **overrides):
+    """A deep copy of preset `name` with top-level fields replaced by `overrides`.
+
+    Raises:
+      ValueError: unknown preset (the message lists the known ones) or unknown field.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}. Known presets: {', '.join(names())}")
+    preset = copy.deepcopy(PRESETS[name])
+    for key, value in overrides.items():
+        if key not in preset:
+            raise ValueError(f"Preset {name!r} has no field {key!r}; fields: {', '.join(sorted(preset))}")
+        preset[key] = copy.deepcopy(value)
+    preset["name"] = name
+    return preset

@@ -1,0 +1,141 @@
+"""sslzoo-train: pre-train an encoder from a preset, evaluate it, plot it and export it.
+
+    sslzoo-train                                   # SimCLR on the bundled digits
+    sslzoo-train --preset=barlow_twins_digits --epochs=5 --model_dir=runs/bt
+    sslzoo-train --preset=simclr_cifar10 --data_dir=~/tensorflow_datasets --strategy=mirrored
+
+Writes into --model_dir: TensorBoard logs (`logs/`), a backup each epoch
+(`backup/`, so rerunning the same command resumes after an interruption), the
+trained objective (`model.keras`), `history.csv`, `report.json`, the plots
+`loss.png`, `probe_accuracy.png`, `embedding_map.png`, and the exported
+encoder (`export/saved_model`, plus any other --export_formats).
+"""
+import importlib
+import json
+import os
+import time
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("preset", "simclr_digits", "Preset name (sslzoo.models.presets).")
+flags.DEFINE_string("model_dir", None, "Output folder; default runs/<preset>.")
+flags.DEFINE_integer("epochs", None, "Override the preset's epochs.")
+flags.DEFINE_integer("batch_size", None, "Override the preset's global batch size.")
+flags.DEFINE_float("learning_rate", None, "Override the base learning rate (before batch scaling).")
+flags.DEFINE_string("dataset", None, "Override the dataset: digits or a tensorflow-datasets name.")
+flags.DEFINE_string("data_dir", None, "tensorflow-datasets data_dir (no download happens).")
+flags.DEFINE_integer("max_examples", None, "Use at most this many examples per split.")
+flags.DEFINE_string("strategy", "auto", "auto, default, mirrored, multi_worker or tpu.")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Compute precision.")
+flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA (one device).")
+flags.DEFINE_integer("probe_every", 1, "Online linear probe every N epochs (0: never).")
+flags.DEFINE_list("export_formats", ["saved_model"], "Export formats: saved_model, hub, tflite.")
+flags.DEFINE_integer("seed", 0, "Random seed for weights, shuffling and augmentation.")
+flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (1: progress bar).")
+
+TASKS = {"image": "sslzoo.train.image_task", "clip": "sslzoo.train.clip_task"}
+
+
+def resolve_preset():
+    from sslzoo.models import presets
+
+    preset = presets.get(FLAGS.preset)
+    for field in ("epochs", "batch_size", "dataset"):
+        value = getattr(FLAGS, field)
+        if value is not None:
+            preset[field] = value
+    if FLAGS.learning_rate is not None:
+        preset["optimizer"]["base_learning_rate"] = FLAGS.learning_rate
+    return preset
+
+
+def train_callbacks(model_dir, task_callbacks):
+    import keras
+
+    from sslzoo.train.progress import Throughput
+
+    throughput = Throughput()
+    return throughput, [
+        keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+        *task_callbacks,
+        throughput,
+    ]
+
+
+def export_encoder(model, model_dir, report):
+    from sslzoo import export
+
+    exported = {}
+    for fmt in FLAGS.export_formats:
+        path = os.path.join(model_dir, "export", fmt)
+        export.save(model, path, format=fmt, overwrite=True, report=report)
+        exported[fmt] = path
+    return exported
+
+
+def main(argv):
+    del argv
+    import keras
+
+    from sslzoo import distribute, plots
+    from sslzoo.train.progress import read_history
+
+    preset = resolve_preset()
+    model_dir = FLAGS.model_dir or os.path.join("runs", FLAGS.preset)
+    os.makedirs(model_dir, exist_ok=True)
+    keras.utils.set_random_seed(FLAGS.seed)
+    if FLAGS.precision != "float32":
+        keras.mixed_precision.set_global_policy(FLAGS.precision)
+    strategy = distribute.strategy(FLAGS.strategy)
+    task = importlib.import_module(TASKS[preset["task"]])
+
+    built = task.build(preset, strategy, data_dir=FLAGS.data_dir, max_examples=FLAGS.max_examples,
+                       seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, precision=FLAGS.precision)
+    model = built["model"]
+    print(f"sslzoo-train: preset {preset['name']} ({preset['objective']}), "
+          f"{distribute.describe(strategy, built['global_batch'])}, "
+          f"peak learning rate {built['learning_rate']:.4g}, {preset['epochs']} epochs of "
+          f"{built['steps_per_epoch']} steps, model_dir {model_dir}")
+
+    throughput, callbacks = train_callbacks(model_dir, task.callbacks(built, FLAGS.probe_every))
+    start = time.perf_counter()
+    model.fit(built["train_dataset"], epochs=preset["epochs"], callbacks=callbacks, verbose=FLAGS.verbose)
+    train_seconds = time.perf_counter() - start
+    model.save(os.path.join(model_dir, "model.keras"))
+
+    history = read_history(os.path.join(model_dir, "history.csv"))
+    report = {
+        "preset": preset["name"],
+        "objective": preset["objective"],
+        "backbone": preset.get("backbone"),
+        "dataset": preset["dataset"],
+        "epochs": preset["epochs"],
+        "global_batch": built["global_batch"],
+        "replicas": strategy.num_replicas_in_sync,
+        "train_seconds": round(train_seconds, 2),
+        "images_per_second": round(throughput.images_per_second(built["global_batch"]), 2),
+        "final_loss": history["loss"][-1] if history.get("loss") else None,
+        "preset_config": preset,
+    }
+    report.update(task.evaluate(model, built, model_dir))
+    plots.plot_loss(history, os.path.join(model_dir, "loss.png"))
+    if any(key.startswith("probe") for key in history):
+        plots.plot_probe_accuracy(history, os.path.join(model_dir, "probe_accuracy.png"))
+    report["exports"] = export_encoder(model, model_dir, report)
+    with open(os.path.join(model_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=2, default=str)
+    summary = {k: v for k, v in report.items() if k.endswith("top1") or k in ("train_seconds", "images_per_second")}
+    print("sslzoo-train: " + json.dumps(summary))
+    logging.info("report written to %s", os.path.join(model_dir, "report.json"))
+
+
+def run():
+    """Console-script entry point (`sslzoo-train`)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
