@@ -1,0 +1,179 @@
+"""CLIP: loss and logit scale, both towers trained, encode_*, saving, export, zero-shot."""
+import math
+
+import numpy as np
+import pytest
+
+SEQUENCE_LENGTH = 10
+IMAGE_SIZE = 16
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from sslzoo import text
+    from sslzoo.data import captions
+
+    corpus = [t.format(n) for t in captions.TRAIN_TEMPLATES + captions.HELD_OUT_TEMPLATES
+              for n in captions.DIGIT_CLASS_NAMES]
+    return text.Tokenizer(text.learn_vocabulary(corpus, 200), SEQUENCE_LENGTH)
+
+
+def make_clip(tokenizer, text_encoder="bag_of_words", with_tokenizer=True, widths=(8, 16), embedding_dim=8,
+              **kwargs):
+    from sslzoo import backbones, text
+    from sslzoo.models.clip import CLIP
+
+    image_encoder = backbones.small_cnn(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), widths=widths)
+    if text_encoder == "bag_of_words":
+        encoder = text.BagOfWordsTextEncoder(tokenizer.vocabulary_size, SEQUENCE_LENGTH, width=16)
+    else:
+        encoder = text.TransformerTextEncoder(tokenizer.vocabulary_size, SEQUENCE_LENGTH, width=16, depth=1, heads=2)
+    return CLIP(image_encoder, encoder, tokenizer if with_tokenizer else None, embedding_dim=embedding_dim,
+                **kwargs)
+
+
+@pytest.fixture(scope="module")
+def batch(tokenizer):
+    from sslzoo.data import captions
+
+    return next(iter(captions.digit_caption_dataset("train", tokenizer, batch_size=16,
+                                                     image_size=IMAGE_SIZE, limit=64)))
+
+
+def _numpy_clip_loss(image_emb, text_emb, scale):
+    """Independent formula: symmetric softmax CE of scale * cosine similarities."""
+    a = image_emb / np.linalg.norm(image_emb, axis=1, keepdims=True)
+    b = text_emb / np.linalg.norm(text_emb, axis=1, keepdims=True)
+    logits = scale * a @ b.T
+
+    def ce(x):
+        x = x - x.max(axis=1, keepdims=True)
+        return np.mean(np.log(np.exp(x).sum(axis=1)) - np.diag(x))
+
+    return 0.5 * (ce(logits) + ce(logits.T))
+
+
+def test_objective_matches_numpy_loss_and_initial_scale(tokenizer, batch):
+    model = make_clip(tokenizer)
+    np.testing.assert_allclose(float(model.scale), 1 / 0.07, rtol=1e-6)
+    results = model.compute_objective(batch, training=False)
+    image_emb = model.image_projection(model.encoder(batch["image"])).numpy()
+    text_emb = model.text_projection(model.text_encoder(batch["text"])).numpy()
+    expected = _numpy_clip_loss(image_emb.astype(np.float64), text_emb.astype(np.float64), 1 / 0.07)
+    np.testing.assert_allclose(float(results["loss"]), expected, rtol=1e-4)
+    cos = image_emb @ text_emb.T / np.outer(np.linalg.norm(image_emb, axis=1), np.linalg.norm(text_emb, axis=1))
+    diag = np.arange(len(cos))
+    expected_accuracy = 0.5 * (np.mean(cos.argmax(1) == diag) + np.mean(cos.argmax(0) == diag))
+    np.testing.assert_allclose(float(results["accuracy"]), expected_accuracy)
+
+
+@pytest.mark.parametrize("start", [math.log(100.0) - 1e-3, 1e-3])
+def test_log_scale_is_clamped_after_steps_that_overshoot(tokenizer, batch, start):
+    import keras
+    import tensorflow as tf
+
+    model = make_clip(tokenizer)
+    model.log_scale.assign(start)
+    with tf.GradientTape() as tape:
+        loss = model.compute_objective(batch, training=True)["loss"]
+    gradient = float(tape.gradient(loss, model.log_scale))
+    learning_rate = 50.0 / abs(gradient)  # a plain SGD step moves the log-scale by 50
+    unclamped = start - learning_rate * gradient
+    assert not 0.0 <= unclamped <= math.log(100.0)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate))
+    dataset = tf.data.Dataset.from_tensors(batch).repeat(3)
+    model.fit(dataset, epochs=1, verbose=0)
+    assert 0.0 <= float(model.log_scale) <= math.log(100.0) + 1e-6
+    assert float(model.log_scale) == pytest.approx(float(np.clip(unclamped, 0.0, math.log(100.0))), abs=1e-5)
+    assert float(model.scale) <= 100.0 + 1e-4
+
+
+def test_one_step_changes_both_towers(tokenizer, batch):
+    import keras
+    import tensorflow as tf
+
+    model = make_clip(tokenizer, text_encoder="transformer")
+    before = {"image": [w.numpy() for w in model.encoder.trainable_weights],
+              "text": [w.numpy() for w in model.text_encoder.trainable_weights]}
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    history = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "logit_scale", "accuracy"}
+    for tower, encoder in (("image", model.encoder), ("text", model.text_encoder)):
+        moved = [np.abs(a - w.numpy()).max() for a, w in zip(before[tower], encoder.trainable_weights)]
+        assert min(moved) > 0.0, f"{tower} tower has weights without gradient: {moved}"
+
+
+def test_encode_image_and_text_give_unit_rows(tokenizer, digits):
+    model = make_clip(tokenizer)
+    images = digits[0][:5, :, :, None]  # uint8 28x28x1: resized inside
+    image_emb = np.asarray(model.encode_image(images))
+    text_emb = np.asarray(model.encode_text(["a handwritten seven.", "the digit two."]))
+    assert image_emb.shape == (5, 8) and text_emb.shape == (2, 8)
+    np.testing.assert_allclose(np.linalg.norm(image_emb, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(text_emb, axis=1), 1.0, rtol=1e-5)
+    float_emb = np.asarray(model.encode_image(images.astype(np.float32) / 255.0))
+    np.testing.assert_allclose(float_emb, image_emb, atol=1e-5)
+
+
+def test_bad_arguments_raise(tokenizer, batch):
+    from sslzoo import backbones
+    from sslzoo.models.clip import CLIP
+
+    model = make_clip(tokenizer)
+    with pytest.raises(ValueError, match="tokenizer"):
+        make_clip(tokenizer, with_tokenizer=False).encode_text(["a seven"])
+    with pytest.raises(ValueError, match="'image' and 'text'"):
+        model.compute_objective({"image": batch["image"]}, training=False)
+    with pytest.raises(ValueError, match="text_encoder"):
+        CLIP(backbones.small_cnn(input_shape=(16, 16, 3), widths=(8,)), "not a model")
+    with pytest.raises(ValueError, match="max_scale"):
+        make_clip(tokenizer, max_scale=5.0)
+
+
+def test_keras_round_trip(tokenizer, batch, tmp_path):
+    import keras
+
+    model = make_clip(tokenizer, text_encoder="transformer")
+    model.log_scale.assign(2.5)
+    path = str(tmp_path / "clip.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert type(restored) is type(model) and float(restored.log_scale) == pytest.approx(2.5)
+    prompts = ["a handwritten seven.", "this is the digit two."]
+    np.testing.assert_allclose(restored.encode_text(prompts), model.encode_text(prompts), atol=1e-6)
+    np.testing.assert_allclose(restored.embed_images(batch["image"]), model.embed_images(batch["image"]), atol=1e-6)
+    assert restored.tokenizer.vocabulary == tokenizer.vocabulary
+    assert set(restored.encoders) == {"image", "text"}
+
+
+def test_saved_text_tower_on_raw_strings_matches_keras(tokenizer, tmp_path):
+    import tensorflow as tf
+    import sslzoo.export
+    import sslzoo.export.text_adapter  # noqa: F401  registers the "text" adapter
+
+    model = make_clip(tokenizer, text_encoder="transformer")
+    path = sslzoo.export.save(model.text_tower, str(tmp_path / "text_tower"))
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    strings = ["A handwritten SEVEN!", "this is the digit two.", "an unseen zebra"]
+    served = serve(text=tf.constant(strings))["embedding"].numpy()
+    ids = tokenizer(tf.constant(strings))
+    keras_out = model.text_tower(ids).numpy()
+    np.testing.assert_allclose(served, keras_out, atol=1e-6)
+    np.testing.assert_allclose(served, np.asarray(model.encode_text(strings)), atol=1e-6)
+
+
+def test_short_training_beats_chance_at_zero_shot(tokenizer):
+    import keras
+    from sslzoo import evaluation
+    from sslzoo.data import captions
+
+    model = make_clip(tokenizer, widths=(16, 32), embedding_dim=16)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    dataset = captions.digit_caption_dataset("train", tokenizer, batch_size=32, image_size=IMAGE_SIZE, limit=640,
+                                             numeral_fraction=0.0)
+    history = model.fit(dataset, epochs=6, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    images, labels = captions.digits("test")
+    accuracy = evaluation.zero_shot(model, images[:300], labels[:300], captions.DIGIT_CLASS_NAMES,
+                                    captions.HELD_OUT_TEMPLATES)["top1"]
+    assert accuracy > 0.4, f"zero-shot top-1 {accuracy} is not well above chance (0.1)"
