@@ -36,7 +36,7 @@ def trained(strategy, initial):
         if initial is not None:
             model.set_weights(initial)
         start = model.get_weights()
-        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+        model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9))
     dataset = tf.data.Dataset.from_tensor_slices(data).batch(16, drop_remainder=True)
     history = model.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
     return model, start, history.history
