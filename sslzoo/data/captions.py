@@ -97,9 +97,12 @@ def digit_caption_dataset(split="train", tokenizer=None, batch_size=128, image_s
         images, labels = images[:limit], labels[:limit]
     table = _caption_table(templates)
 
+    # A stateful generator: its state survives the iterator, so every epoch draws new captions.
+    generator = tf.random.Generator.from_seed(seed)
+
     def caption(label):
-        template = tf.random.uniform([], 0, len(templates), tf.int32, seed=seed)
-        use_numeral = tf.cast(tf.random.uniform([], seed=seed + 1) < numeral_fraction, tf.int32)
+        template = generator.uniform([], 0, len(templates), tf.int32)
+        use_numeral = tf.cast(generator.uniform([]) < numeral_fraction, tf.int32)
         return table[tf.cast(label, tf.int32), use_numeral, template]
 
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -185,22 +188,25 @@ def tfds_caption_dataset(name, split="train", tokenizer=None, batch_size=128, im
 
     source = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=shuffle)
 
-    def pick(example):
-        text = example
-        for key in text_key.split("/"):
-            if key not in text:
-                raise ValueError(f"`text_key` {text_key!r}: no feature {key!r}; features: {sorted(text)}")
-            text = text[key]
-        if text.shape.rank == 1:
-            text = text[0]
-        image = tf.convert_to_tensor(example[image_key])
-        image = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), (image_size, image_size),
-                                antialias=True)
-        return image, text
-
     if image_key not in source.element_spec:
         raise ValueError(f"`image_key` {image_key!r} is not a feature of {name}; features: {sorted(source.element_spec)}")
-    dataset = source.map(pick)
+    spec = source.element_spec
+    for key in text_key.split("/"):
+        if not isinstance(spec, dict) or key not in spec:
+            raise ValueError(f"`text_key` {text_key!r}: no feature {key!r} in {name}; "
+                             f"features: {sorted(spec) if isinstance(spec, dict) else spec}")
+        spec = spec[key]
+
+    def texts(example):
+        for key in text_key.split("/"):
+            example = example[key]
+        return tf.reshape(example, [-1])  # a single caption or a sequence of them -> (K,)
+
+    def pick(example):
+        image = tf.image.convert_image_dtype(example[image_key], tf.float32)
+        return tf.image.resize(image, (image_size, image_size), antialias=True), texts(example)[0]
+
+    dataset = source.filter(lambda example: tf.size(texts(example)) > 0).map(pick)
     if shuffle:
         dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
     return _finish(dataset, tokenizer, batch_size, image_size, drop_remainder)
