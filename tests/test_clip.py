@@ -177,3 +177,21 @@ def test_short_training_beats_chance_at_zero_shot(tokenizer):
     accuracy = evaluation.zero_shot(model, images[:300], labels[:300], captions.DIGIT_CLASS_NAMES,
                                     captions.HELD_OUT_TEMPLATES)["top1"]
     assert accuracy > 0.4, f"zero-shot top-1 {accuracy} is not well above chance (0.1)"
+
+
+def test_clip_task_builds_trains_and_reports():
+    from sslzoo.train import clip_task
+
+    preset = dict(clip_task.CLIP_DIGITS_PRESET, image_size=16, batch_size=32, epochs=1, embedding_dim=8,
+                  backbone={"name": "small_cnn", "widths": [8]},
+                  text_encoder={"name": "transformer", "width": 16, "depth": 1, "heads": 2})
+    built = clip_task.build(preset, max_examples=64)
+    batch = next(iter(built["train_dataset"]))
+    assert batch["image"].shape == (32, 16, 16, 3) and batch["text"].shape == (32, preset["sequence_length"])
+    assert built["steps_per_epoch"] == 2 and built["model"].optimizer is not None
+    built["model"].fit(built["train_dataset"], epochs=1, verbose=0)
+    report = clip_task.evaluate(built["model"], built, max_examples=50)
+    for key in ("zero_shot_top1", "image_to_text/R@1", "text_to_image/R@1"):
+        assert 0.0 <= report[key] <= 1.0, (key, report)
+    with pytest.raises(ValueError, match="digits"):
+        clip_task.build(dict(preset, dataset="cifar10"))
