@@ -25,6 +25,8 @@ flags.DEFINE_integer("batch_size", None, "Override the preset's global batch siz
 flags.DEFINE_float("learning_rate", None, "Override the base learning rate (before batch scaling).")
 flags.DEFINE_string("dataset", None, "Override the dataset: digits or a tensorflow-datasets name.")
 flags.DEFINE_string("data_dir", None, "tensorflow-datasets data_dir (no download happens).")
+flags.DEFINE_string("override", None, 'JSON object of preset fields to replace, e.g. '
+                    '\'{"backbone": {"name": "small_cnn", "widths": [16, 32]}}\'.')
 flags.DEFINE_integer("max_examples", None, "Use at most this many examples per split.")
 flags.DEFINE_string("strategy", "auto", "auto, default, mirrored, multi_worker or tpu.")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Compute precision.")
@@ -47,6 +49,12 @@ def resolve_preset():
             preset[field] = value
     if FLAGS.learning_rate is not None:
         preset["optimizer"]["base_learning_rate"] = FLAGS.learning_rate
+    if FLAGS.override:
+        try:
+            overrides = json.loads(FLAGS.override)
+        except json.JSONDecodeError as error:
+            raise app.UsageError(f"--override must be a JSON object: {error}") from None
+        preset = presets.get(preset["name"], **{**{k: v for k, v in preset.items() if k != "name"}, **overrides})
     return preset
 
 
@@ -56,11 +64,13 @@ def train_callbacks(model_dir, task_callbacks):
     from sslzoo.train.progress import Throughput
 
     throughput = Throughput()
+    # Order matters: the task's callbacks (the online probe) add to the epoch's
+    # logs before TensorBoard and the CSV log record them.
     return throughput, [
         keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+        *task_callbacks,
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
         keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
-        *task_callbacks,
         throughput,
     ]
 

@@ -1,0 +1,53 @@
+"""Presets: every one builds its encoder, objective, augmentation and optimizer."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sslzoo.models import factory, presets
+
+
+def test_unknown_preset_lists_known_ones():
+    with pytest.raises(ValueError, match="Known presets: .*simclr_digits"):
+        presets.get("simclr_mnist")
+
+
+def test_unknown_field_is_rejected():
+    with pytest.raises(ValueError, match="no field 'epoch'"):
+        presets.get("simclr_digits", epoch=3)
+
+
+def test_get_returns_independent_copies():
+    first = presets.get("simclr_digits")
+    first["objective_args"]["temperature"] = 99.0
+    assert presets.get("simclr_digits")["objective_args"]["temperature"] != 99.0
+
+
+IMAGE_DIGITS = [n for n in presets.names() if n.endswith("_digits") and presets.get(n)["task"] == "image"]
+
+
+@pytest.mark.parametrize("name", IMAGE_DIGITS)
+def test_digits_presets_build_and_run_a_step(name, digits):
+    preset = presets.get(name)
+    model = factory.build_objective(preset)
+    augment = factory.build_augment(preset, seed=1)
+    views = augment(digits[0][:16, :, :, None])
+    model.compile(optimizer=factory.build_optimizer(preset, steps_per_epoch=10, global_batch=16))
+    history = model.fit(tf.data.Dataset.from_tensors(views), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("name", [n for n in presets.names() if presets.get(n)["task"] == "image"
+                                  and not n.endswith("_digits")])
+def test_published_presets_are_complete(name):
+    preset = presets.get(name)
+    for field in ("objective", "backbone", "batch_size", "epochs", "optimizer", "augment", "dataset"):
+        assert field in preset, field
+    assert preset["objective"] in factory.OBJECTIVES
+    assert factory.learning_rate(preset, preset["batch_size"]) > 0
+    factory.build_augment(preset)  # recipe names resolve
+
+
+def test_linear_scaling_rule():
+    preset = presets.get("simclr_imagenet")
+    # SimCLR: 0.3 x 4096 / 256 = 4.8 (Chen et al. 2020, appendix B.1).
+    assert factory.learning_rate(preset, 4096) == pytest.approx(4.8)
