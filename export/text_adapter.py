@@ -9,8 +9,10 @@ It accepts an encoder whose input is int token ids (batch, L) and which carries 
 `tokenizer` attribute (an `sslzoo.text.Tokenizer`, as `CLIP.text_tower` has). The
 tokenizer (lower-casing, punctuation split, WordPiece, [START]/[END], padding to L)
 runs inside the SavedModel graph; it has no lookup tables, so nothing but the
-tokenizer's vocabulary buffer is captured. TFLite needs tensorflow-text's custom
-ops for the tokenizer, so only the `serving_float` path (token ids) converts.
+tokenizer's vocabulary buffer is captured. Formats "saved_model" and "hub" work;
+"tflite" does not: the tokenizer's ops (FastBertNormalize, FastWordpieceTokenize)
+are tensorflow-text custom ops that the TFLite converter rejects, and
+`sslzoo.export.tflite` converts the raw-input signatures too.
 """
 import tensorflow as tf
 
