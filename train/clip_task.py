@@ -13,7 +13,7 @@ training never sees. Retrieval is class-level: the gallery/query texts are the
 import numpy as np
 import tensorflow as tf
 
-from sslzoo import backbones, evaluation, text
+from sslzoo import evaluation, text
 from sslzoo.data import captions
 from sslzoo.models import factory
 from sslzoo.models.clip import CLIP
