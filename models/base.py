@@ -14,13 +14,16 @@ sub-layer eagerly in its constructor, and implements one method:
   mixed float16, `optimizer.apply`, then the objective's `after_train_step`
   hook (momentum encoders, queues, prototype normalisation);
 - metric trackers: one `keras.metrics.Mean` per name in `metric_names`;
-- a clear error for a non-finite loss (`raise_on_nan`);
+- a clear error for a non-finite loss (`raise_on_nan`): in the step, or under
+  `jit_compile` (XLA drops CheckNumerics) on the host after the step, whose
+  non-finite gradient is then zeroed;
 - `tf.distribute` quirks of Keras 3's `fit`: the symbolic build under
   MultiWorkerMirroredStrategy (keras issue 20585) and rank-1 logs there
   (tensorflow issue 72388);
 - `get_config` / `from_config` of the encoder, so `.keras` files round-trip.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 
 from sslzoo import replica
@@ -94,6 +97,11 @@ class SSLModel(keras.Model):
             scaled_loss = self.optimizer.scale_loss(loss / replica.num_replicas())
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
+        if self._checks_loss_on_host():
+            # XLA drops CheckNumerics: keep a non-finite gradient out of the weights
+            # here; `make_train_function` raises on the host after the step.
+            finite = tf.math.is_finite(loss)
+            gradients = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in gradients]
         self.optimizer.apply(gradients, variables)
         self.after_train_step(data, results)
         return self._update_trackers(results)
@@ -102,15 +110,38 @@ class SSLModel(keras.Model):
         results = self.compute_objective(data, training=False)
         return self._update_trackers(results)
 
-    def _checked_loss(self, loss):
-        loss = tf.cast(loss, tf.float32)
-        if not self.raise_on_nan:
-            return loss
-        message = (
+    def _nan_message(self):
+        return (
             f"{type(self).__name__}: the loss is NaN or infinite. Lower the learning rate, "
             "raise the temperature, check the inputs for NaN, or use float32 precision."
         )
-        return tf.debugging.assert_all_finite(loss, message)
+
+    def _checks_loss_on_host(self):
+        """True when the NaN check cannot run in the step: it is compiled with XLA."""
+        return self.raise_on_nan and bool(getattr(self, "jit_compile", False))
+
+    def _checked_loss(self, loss):
+        loss = tf.cast(loss, tf.float32)
+        if not self.raise_on_nan or self._checks_loss_on_host():
+            return loss
+        return tf.debugging.assert_all_finite(loss, self._nan_message())
+
+    def make_train_function(self, force=False):
+        """Keras' train function; under `jit_compile` wrapped to check the loss on the host."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=force)
+        if self._checks_loss_on_host():
+            compiled = self.train_function
+
+            def train_function_checking_loss(iterator):
+                logs = compiled(iterator)
+                if not np.all(np.isfinite(np.asarray(logs["loss"]))):
+                    raise tf.errors.InvalidArgumentError(None, None, self._nan_message())
+                return logs
+
+            self.train_function = train_function_checking_loss
+        return self.train_function
 
     def _update_trackers(self, results):
         for name, tracker in self.trackers.items():
