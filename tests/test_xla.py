@@ -54,5 +54,6 @@ def test_jit_step_still_stops_on_nan(digits):
     model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=True)
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or infinite"):
         model.fit(harness.dataset((view_1, view_2), 16), epochs=1, verbose=0, shuffle=False)
-    # Under XLA the check runs after the step; its NaN gradient was zeroed.
-    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    # Under XLA the check runs after the step; its NaN gradient was zeroed (the
+    # forward pass's batch-norm moving statistics take the NaN in either mode).
+    assert all(np.all(np.isfinite(np.asarray(w))) for w in model.trainable_weights)
