@@ -17,7 +17,11 @@ class SwAV(SSLModel):
     prototypes; the loss is `sslzoo.losses.swav(scores, num_global, ...)`, with
     Sinkhorn sums over the global batch in float32. Prototypes are re-normalised
     after every step and kept frozen for the first `freeze_prototypes_steps`
-    optimizer steps (the paper freezes them for the first epoch). Crops of a size
+    optimizer steps (the paper freezes them for the first epoch). With
+    `queue_length > 0`, the projections of the global crops (gathered from all
+    replicas) are kept in a queue per global crop; from `queue_start_step` on,
+    once the queue is full, its rows join each global crop's Sinkhorn
+    normalisation (small batches then still spread over all prototypes). Crops of a size
     other than the encoder's input need an encoder built for any size
     (`input_shape=(None, None, 3)`).
 
@@ -28,13 +32,16 @@ class SwAV(SSLModel):
       num_global: number of leading global crops that get codes.
       temperature, epsilon, sinkhorn_iterations: as in `sslzoo.losses.swav`.
       freeze_prototypes_steps: optimizer steps during which the prototypes do not move.
+      queue_length: rows of past projections kept per global crop (0: no queue).
+      queue_start_step: optimizer step from which a full queue is used.
     """
 
     metric_names = ("loss", "code_entropy")
     serialized_layers = ("encoder", "projector")
 
     def __init__(self, encoder, projector=None, num_prototypes=3000, num_global=2, temperature=0.1,
-                 epsilon=0.05, sinkhorn_iterations=3, freeze_prototypes_steps=0, **kwargs):
+                 epsilon=0.05, sinkhorn_iterations=3, freeze_prototypes_steps=0, queue_length=0,
+                 queue_start_step=0, **kwargs):
         super().__init__(encoder, **kwargs)
         self.num_prototypes = int(num_prototypes)
         self.num_global = int(num_global)
@@ -42,16 +49,27 @@ class SwAV(SSLModel):
         self.epsilon = float(epsilon)
         self.sinkhorn_iterations = int(sinkhorn_iterations)
         self.freeze_prototypes_steps = int(freeze_prototypes_steps)
+        self.queue_length = int(queue_length)
+        self.queue_start_step = int(queue_start_step)
+        if self.queue_length < 0 or self.queue_start_step < 0:
+            raise ValueError(f"`queue_length` and `queue_start_step` must be >= 0, got "
+                             f"{queue_length} and {queue_start_step}")
         self.projector = projector or heads.ProjectionHead(
             hidden_dims=(min(2048, 4 * self.representation_dim),), output_dim=128, synchronized_bn=True
         )
         embedding_dim = build_layer(self.projector, (None, self.representation_dim))[-1]
         self.prototypes = heads.Prototypes(self.num_prototypes, name="prototypes")
         build_layer(self.prototypes, (None, embedding_dim))
+        self.queue = None
+        if self.queue_length:
+            self.queue = self.add_weight(shape=(self.num_global, self.queue_length, embedding_dim),
+                                         initializer="zeros", trainable=False, name="queue")
+            self.queue_rows = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                              trainable=False, name="queue_rows")
         self.built = True
 
-    def _scores(self, crops, training):
-        """Prototype scores per crop: list of (B, K), running same-size crops as one batch."""
+    def _projections(self, crops, training):
+        """Normalised projections per crop: list of (B, D), same-size crops run as one batch."""
         groups, start = [], 0
         while start < len(crops):
             end = start + 1
@@ -59,12 +77,13 @@ class SwAV(SSLModel):
                 end += 1
             groups.append((start, end))
             start = end
-        scores = []
+        projections = []
         for start, end in groups:
             self._check_crop_size(crops[start], start)
             h = self.encoder(tf.concat(crops[start:end], 0), training=training)
-            scores.extend(tf.split(self.prototypes(self.projector(h, training=training)), end - start))
-        return scores
+            z = tf.math.l2_normalize(self.projector(h, training=training), axis=-1)
+            projections.extend(tf.split(z, end - start))
+        return projections
 
     def _check_crop_size(self, crop, index):
         expected = tuple(self.encoder.input_shape[1:3])
@@ -79,15 +98,23 @@ class SwAV(SSLModel):
         crops = list(data)
         if len(crops) <= self.num_global:
             raise ValueError(f"SwAV needs more than num_global={self.num_global} crops, got {len(crops)}")
-        scores = self._scores(crops, training)
-        loss = losses.swav(scores, num_global=self.num_global, temperature=self.temperature,
-                           epsilon=self.epsilon, iterations=self.sinkhorn_iterations)
+        projections = self._projections(crops, training)
+        scores = [self.prototypes(z) for z in projections]
+        swav_args = dict(num_global=self.num_global, temperature=self.temperature, epsilon=self.epsilon,
+                         iterations=self.sinkhorn_iterations)
+        loss = losses.swav(scores, **swav_args)
+        results = {"prototypes_before_step": tf.convert_to_tensor(self.prototypes.kernel)}
+        if self.queue is not None:
+            queue = tf.stop_gradient(tf.convert_to_tensor(self.queue))
+            queue_scores = [self.prototypes(queue[s]) for s in range(self.num_global)]
+            use_queue = tf.logical_and(
+                tf.convert_to_tensor(self.queue_rows) >= self.queue_length,
+                self.optimizer.iterations >= self.queue_start_step,
+            )
+            loss = tf.where(use_queue, losses.swav(scores, queue_scores=queue_scores, **swav_args), loss)
+            results["global_projections"] = projections[: self.num_global]
         codes = losses.sinkhorn(tf.stop_gradient(scores[0]), self.epsilon, self.sinkhorn_iterations)
-        return {
-            "loss": loss,
-            "code_entropy": code_entropy(codes),
-            "prototypes_before_step": tf.convert_to_tensor(self.prototypes.kernel),
-        }
+        return {**results, "loss": loss, "code_entropy": code_entropy(codes)}
 
     def after_train_step(self, data, results):
         if self.freeze_prototypes_steps > 0:
@@ -97,6 +124,15 @@ class SwAV(SSLModel):
             replica.assign([self.prototypes.kernel], [kept])
         kernel = tf.convert_to_tensor(self.prototypes.kernel)
         replica.assign([self.prototypes.kernel], [tf.math.l2_normalize(kernel, axis=0)])
+        if self.queue is not None:
+            self._enqueue(results["global_projections"])
+
+    def _enqueue(self, projections):
+        """Pushes the global batch's projections (gathered from every replica) onto each queue."""
+        gathered = tf.stack([replica.all_gather(tf.stop_gradient(z)) for z in projections])  # (G, NB, D)
+        queue = tf.concat([tf.cast(gathered, self.queue.dtype), tf.convert_to_tensor(self.queue)], axis=1)
+        rows = tf.minimum(tf.convert_to_tensor(self.queue_rows) + tf.shape(gathered)[1], self.queue_length)
+        replica.assign([self.queue, self.queue_rows], [queue[:, : self.queue_length], rows])
 
     def get_config(self):
         return {
@@ -108,4 +144,6 @@ class SwAV(SSLModel):
             "epsilon": self.epsilon,
             "sinkhorn_iterations": self.sinkhorn_iterations,
             "freeze_prototypes_steps": self.freeze_prototypes_steps,
+            "queue_length": self.queue_length,
+            "queue_start_step": self.queue_start_step,
         }

@@ -17,7 +17,7 @@ import json
 import numpy as np
 
 IMAGE_SIZE = 16
-OBJECTIVES = ("simclr", "moco_v2", "moco_v3", "barlow_twins", "swav", "pair_contrastive")
+OBJECTIVES = ("simclr", "moco_v2", "moco_v3", "barlow_twins", "swav", "swav_queue", "pair_contrastive")
 # Epochs whose loss is not comparable: MoCo v2 starts with a queue of random
 # keys (an easy task) that the first epoch replaces with real ones.
 SETTLING_EPOCHS = {"moco_v2": 1}
@@ -60,6 +60,8 @@ def make_objective(name, encoder=None):
         return models.BarlowTwins(encoder, projector=head(32, last_bn=True, last_bn_affine=False), lambd=0.01)
     if name == "swav":
         return models.SwAV(encoder, projector=head(), num_prototypes=10, freeze_prototypes_steps=1)
+    if name == "swav_queue":  # a queue of one global batch, in use from the second step
+        return models.SwAV(encoder, projector=head(), num_prototypes=10, queue_length=16, queue_start_step=1)
     if name == "pair_contrastive":
         return models.PairContrastive(encoder, margin=2.0)
     raise ValueError(f"unknown objective {name!r}")
@@ -98,7 +100,7 @@ def _resize(image):
 
 def batch_layout(name, view_1, view_2, labels=None):
     """Arranges two views into the batch structure objective `name` trains on."""
-    if name == "swav":
+    if name.startswith("swav"):
         return (view_1, view_2, view_1[:, ::-1], view_2[:, :, ::-1])
     if name == "pair_contrastive":
         rng = np.random.default_rng(1)

@@ -5,13 +5,19 @@ from sslzoo import replica
 from sslzoo.losses import _checks
 
 
-def _global_logsumexp_over_batch(log_q):
-    """log sum_b exp(log_q[b, k]) over the global batch -> (1, K), stable across replicas."""
-    local = tf.reduce_logsumexp(log_q, axis=0, keepdims=True)  # (1, K)
-    return tf.reduce_logsumexp(replica.all_gather(local), axis=0, keepdims=True)
+def _global_logsumexp_over_batch(log_q, log_extra=None):
+    """log sum_b exp(log_q[b, k]) over the global batch (and the extra rows) -> (1, K).
+
+    `log_q` rows are this replica's and are gathered from every replica;
+    `log_extra` rows (a queue) are the same on every replica and count once.
+    """
+    parts = [replica.all_gather(tf.reduce_logsumexp(log_q, axis=0, keepdims=True))]
+    if log_extra is not None:
+        parts.append(tf.reduce_logsumexp(log_extra, axis=0, keepdims=True))
+    return tf.reduce_logsumexp(tf.concat(parts, 0), axis=0, keepdims=True)
 
 
-def sinkhorn(scores, epsilon=0.05, iterations=3):
+def sinkhorn(scores, epsilon=0.05, iterations=3, extra_scores=None):
     """Equipartitioned soft assignments of samples to prototypes.
 
     As in the SwAV paper's code: `Q = exp(scores / epsilon)` normalised to total
@@ -24,6 +30,9 @@ def sinkhorn(scores, epsilon=0.05, iterations=3):
       scores: (B, K) prototype scores of this replica's samples.
       epsilon: positive float, the entropic regularisation (smaller = sharper).
       iterations: int >= 1, rounds of column then row normalisation.
+      extra_scores: optional (L, K) scores of rows that take part in the
+        normalisation but are not returned, identical on every replica (SwAV's
+        queue of past embeddings). The row count is then B + L.
     Returns:
       (B, K) float32 codes, this replica's rows of the global codes. Not
       stop-gradient'ed: callers (e.g. `swav`) pass stop_gradient(scores).
@@ -34,15 +43,29 @@ def sinkhorn(scores, epsilon=0.05, iterations=3):
     _checks.check_int_at_least(iterations, 1, "iterations")
     num_prototypes = tf.cast(tf.shape(scores)[1], tf.float32)
     global_batch = tf.cast(tf.shape(scores)[0] * replica.num_replicas(), tf.float32)
-    log_q = scores / epsilon
-    log_q -= tf.reduce_logsumexp(_global_logsumexp_over_batch(log_q))  # total 1
+    log_q, log_extra = scores / epsilon, None
+    if extra_scores is not None:
+        extra_scores = _checks.as_float32(extra_scores, "extra_scores")
+        _checks.check_rank(extra_scores, 2, "extra_scores", "(rows, prototypes)")
+        if extra_scores.shape[1] != scores.shape[1]:
+            raise ValueError(f"`extra_scores` must have {scores.shape[1]} prototypes like `scores`, "
+                             f"got shape {extra_scores.shape}")
+        log_extra = extra_scores / epsilon
+        global_batch += tf.cast(tf.shape(extra_scores)[0], tf.float32)
+    total = tf.reduce_logsumexp(_global_logsumexp_over_batch(log_q, log_extra))
+    log_q -= total  # total 1
+    log_extra = None if log_extra is None else log_extra - total
     for _ in range(iterations):
-        log_q -= _global_logsumexp_over_batch(log_q) + tf.math.log(num_prototypes)  # columns to 1/K
+        column = _global_logsumexp_over_batch(log_q, log_extra) + tf.math.log(num_prototypes)
+        log_q -= column  # columns to 1/K
         log_q -= tf.reduce_logsumexp(log_q, axis=1, keepdims=True) + tf.math.log(global_batch)  # rows to 1/B
+        if log_extra is not None:
+            log_extra -= column
+            log_extra -= tf.reduce_logsumexp(log_extra, axis=1, keepdims=True) + tf.math.log(global_batch)
     return tf.exp(log_q) * global_batch
 
 
-def swav(scores, num_global=2, temperature=0.1, epsilon=0.05, iterations=3):
+def swav(scores, num_global=2, temperature=0.1, epsilon=0.05, iterations=3, queue_scores=None):
     """SwAV swapped prediction over multi-crop views.
 
     For each global crop s, codes `q_s = sinkhorn(stop_gradient(scores[s]))`;
@@ -56,6 +79,9 @@ def swav(scores, num_global=2, temperature=0.1, epsilon=0.05, iterations=3):
       num_global: int in [1, len(scores)], how many leading crops get codes.
       temperature: positive float of the predicted softmax.
       epsilon, iterations: passed to `sinkhorn`.
+      queue_scores: optional list of `num_global` (L, K) score matrices of queued
+        past embeddings, one per global crop, identical on every replica; they
+        join crop s's Sinkhorn normalisation as `extra_scores`.
     Returns:
       float32 scalar, the mean over this replica's samples.
     """
@@ -70,10 +96,14 @@ def swav(scores, num_global=2, temperature=0.1, epsilon=0.05, iterations=3):
     if num_global > len(scores):
         raise ValueError(f"`num_global` must be at most len(scores) = {len(scores)}, got {num_global}")
     temperature = _checks.positive_float32(temperature, "temperature")
+    if queue_scores is not None and len(queue_scores) != num_global:
+        raise ValueError(f"`queue_scores` must hold one matrix per global crop ({num_global}), "
+                         f"got {len(queue_scores)}")
     log_predictions = [tf.nn.log_softmax(crop / temperature, axis=-1) for crop in scores]
     terms = []
     for s in range(num_global):
-        codes = sinkhorn(tf.stop_gradient(scores[s]), epsilon=epsilon, iterations=iterations)
+        extra = None if queue_scores is None else tf.stop_gradient(queue_scores[s])
+        codes = sinkhorn(tf.stop_gradient(scores[s]), epsilon=epsilon, iterations=iterations, extra_scores=extra)
         cross_entropies = [
             -tf.reduce_mean(tf.reduce_sum(codes * log_predictions[v], axis=-1))
             for v in range(len(scores))

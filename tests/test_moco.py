@@ -1,0 +1,88 @@
+"""MoCo specifics: the momentum update formula, a key encoder the optimizer never touches, the queue."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import objective_harness as harness
+
+
+def one_step(model, views, learning_rate=0.5):
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate))
+    model.fit(tf.data.Dataset.from_tensors(views), epochs=1, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def views(digits):
+    return harness.fixed_views(digits[0][:16])
+
+
+def trainable_pairs(model):
+    online = [v for v in model.encoder.variables + model.projector.variables if v.trainable]
+    target = [t for o, t in zip(model.encoder.variables + model.projector.variables,
+                                model.key_encoder.variables + model.key_projector.variables) if o.trainable]
+    return online, target
+
+
+def test_momentum_update_equals_formula(views):
+    model = harness.make_objective("moco_v2")
+    online, target = trainable_pairs(model)
+    key_before = [np.asarray(t) for t in target]
+    one_step(model, views)
+    m = model.momentum
+    for o, t, k0 in zip(online, target, key_before):
+        np.testing.assert_allclose(np.asarray(t), m * k0 + (1 - m) * np.asarray(o), rtol=1e-5, atol=1e-6,
+                                   err_msg=t.path)
+    assert any(np.max(np.abs(np.asarray(t) - k0)) > 0 for t, k0 in zip(target, key_before))
+
+
+def test_key_encoder_gets_no_gradient(views):
+    model = harness.make_objective("moco_v2")
+    key_ids = {id(v) for v in model.key_encoder.variables + model.key_projector.variables}
+    assert not key_ids & {id(v) for v in model.trainable_variables}
+    model.momentum = 1.0  # theta_k <- theta_k: only a gradient step could move the keys
+    _, target = trainable_pairs(model)
+    before = [np.asarray(t) for t in target]
+    one_step(model, views, learning_rate=5.0)
+    for t, b in zip(target, before):
+        np.testing.assert_array_equal(np.asarray(t), b, err_msg=t.path)
+
+
+def test_queue_receives_the_batch_keys_in_order(views):
+    model = harness.make_objective("moco_v2")  # queue of 64 keys
+    queue_before = np.asarray(model.queue)
+    one_step(model, views)
+    queue = np.asarray(model.queue)
+    assert int(np.asarray(model.queue_pointer)) == 16
+    np.testing.assert_array_equal(queue[16:], queue_before[16:])
+    keys = model.key_projector(model.key_encoder(views[1], training=True), training=True)
+    # The enqueued keys are the second view's keys (computed before the momentum update).
+    np.testing.assert_allclose(np.linalg.norm(queue[:16], axis=1), 1.0, rtol=1e-5)
+    cosine = np.sum(queue[:16] * tf.math.l2_normalize(keys, axis=1).numpy(), axis=1)
+    assert np.all(cosine > 0.9), cosine
+
+
+def test_queue_must_divide_by_the_global_batch(digits):
+    view_1, view_2 = harness.fixed_views(digits[0][:12])
+    from sslzoo import heads, models
+
+    model = models.MoCo(harness.tiny_encoder(), projector=heads.ProjectionHead((16,), 8), queue_size=64)
+    with pytest.raises(ValueError, match=r"queue_size.*64.*divisible by the global batch \(12\)"):
+        one_step(model, (view_1, view_2))
+
+
+def test_v3_momentum_schedule_rises_to_one():
+    model = harness.make_objective("moco_v3")  # m0 = 0.99 over 20 steps
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    for step, expected in [(0, 0.99), (10, 1 - 0.01 * (np.cos(np.pi / 2) + 1) / 2), (20, 1.0), (30, 1.0)]:
+        model.optimizer.iterations.assign(step)
+        assert float(model.current_momentum()) == pytest.approx(expected, abs=1e-7)
+
+
+def test_bad_arguments_name_themselves():
+    from sslzoo import models
+
+    with pytest.raises(ValueError, match="version"):
+        models.MoCo(harness.tiny_encoder(), version=4)
+    with pytest.raises(ValueError, match="predictor"):
+        models.MoCo(harness.tiny_encoder(), version=2, predictor=keras.layers.Dense(4))

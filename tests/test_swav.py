@@ -1,0 +1,80 @@
+"""SwAV specifics: unit-norm prototypes, frozen prototypes, the embedding queue, Sinkhorn with a queue."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import objective_harness as harness
+from sslzoo import heads, losses, models
+
+
+def numpy_sinkhorn(scores, epsilon, iterations):
+    """The SwAV reference loop on all rows: Q^T normalised, then columns/rows alternately."""
+    q = np.exp(scores / epsilon).T  # (K, B)
+    q /= q.sum()
+    k, b = q.shape
+    for _ in range(iterations):
+        q /= q.sum(axis=1, keepdims=True)
+        q /= k
+        q /= q.sum(axis=0, keepdims=True)
+        q /= b
+    return (q * b).T
+
+
+def test_sinkhorn_extra_rows_match_the_reference_on_all_rows():
+    rng = np.random.default_rng(0)
+    scores, queue = rng.normal(size=(6, 5)), rng.normal(size=(10, 5))
+    expected = numpy_sinkhorn(np.concatenate([queue, scores]), 0.5, 3)[-6:]
+    codes = losses.sinkhorn(scores.astype(np.float32), 0.5, 3, extra_scores=queue.astype(np.float32))
+    np.testing.assert_allclose(codes.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def crops(digits):
+    view_1, view_2 = harness.fixed_views(digits[0][:16])
+    return harness.batch_layout("swav", view_1, view_2)
+
+
+def test_prototypes_stay_unit_norm(digits):
+    model = harness.make_objective("swav")
+    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    model.fit(tf.data.Dataset.from_tensors(crops(digits)).repeat(3), epochs=1, verbose=0)
+    norms = np.linalg.norm(np.asarray(model.prototypes.kernel), axis=0)
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
+
+
+def test_frozen_steps_leave_prototypes_unchanged(digits):
+    encoder = harness.tiny_encoder()
+    model = models.SwAV(encoder, projector=heads.ProjectionHead((16,), 8), num_prototypes=6,
+                        freeze_prototypes_steps=2)
+    # AdamW: weight decay alone would move a variable whose gradient is zero.
+    model.compile(optimizer=keras.optimizers.AdamW(0.05, weight_decay=0.1))
+    initial = np.asarray(model.prototypes.kernel).copy()
+    data = tf.data.Dataset.from_tensors(crops(digits))
+    for step in range(1, 4):
+        model.fit(data, epochs=1, verbose=0)
+        moved = np.max(np.abs(np.asarray(model.prototypes.kernel) - initial))
+        if step <= 2:
+            # Only the renormalisation of unit columns (float rounding) may touch them.
+            assert moved <= 1e-6, f"prototypes moved by {moved} during frozen step {step}"
+        else:
+            assert moved > 1e-4, "prototypes did not move after the frozen steps"
+
+
+def test_queue_fills_with_projections_and_is_then_used(digits):
+    encoder = harness.tiny_encoder()
+    model = models.SwAV(encoder, projector=heads.ProjectionHead((16,), 8), num_prototypes=6,
+                        queue_length=32, queue_start_step=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    batch = crops(digits)
+    model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    assert int(np.asarray(model.queue_rows)) == 16
+    queue = np.asarray(model.queue)
+    np.testing.assert_allclose(np.linalg.norm(queue[:, :16], axis=-1), 1.0, rtol=1e-5)
+    assert np.all(queue[:, 16:] == 0)
+    model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, verbose=0)
+    assert int(np.asarray(model.queue_rows)) == 32
+    # With a full queue the loss differs from the queue-less loss of the same batch.
+    with_queue = float(model.compute_objective(batch, training=False)["loss"])
+    plain = models.SwAV.from_config({**model.get_config(), "queue_length": 0})
+    plain.set_weights([w for w, v in zip(model.get_weights(), model.weights) if "queue" not in v.path])
+    assert abs(with_queue - float(plain.compute_objective(batch, training=False)["loss"])) > 1e-4
