@@ -11,6 +11,7 @@ SimCLR configuration here matches. One JSON line per objective and mode.
 
     python bench/train_step.py --objectives simclr --jit both
     python bench/train_step.py --objectives simclr,moco_v2,moco_v3,barlow_twins,swav
+    python bench/train_step.py --objectives simclr --jit off --precision mixed_bfloat16
 """
 import argparse
 import json
@@ -23,7 +24,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from sslzoo import backbones, heads, models  # noqa: E402
+from sslzoo import backbones, heads, models, precision  # noqa: E402
 
 OBJECTIVES = ("simclr", "moco_v2", "moco_v3", "barlow_twins", "swav")
 
@@ -57,11 +58,13 @@ def random_batch(name, batch, size):
     return tf.data.Dataset.from_tensors(views).repeat()
 
 
-def time_steps(name, batch, size, jit_compile, warmup, steps):
+def time_steps(name, batch, size, jit_compile, warmup, steps, dtype_policy="float32"):
     """Returns seconds per train step of objective `name` (global batch `batch`)."""
     keras.utils.set_random_seed(0)
-    model = build(name, size)
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), jit_compile=jit_compile)
+    with precision.using_precision(dtype_policy):
+        model = build(name, size)
+    optimizer = precision.loss_scaled(keras.optimizers.SGD(0.1, momentum=0.9), dtype_policy)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile)
     data = random_batch(name, batch, size)
     model.fit(data, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)
     start = time.perf_counter()
@@ -77,13 +80,14 @@ def main():
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--precision", default="float32", choices=precision.PRECISIONS)
     args = parser.parse_args()
     modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.jit]
     for name in args.objectives.split(","):
         for jit_compile in modes:
-            step_s = time_steps(name, args.batch, args.size, jit_compile, args.warmup, args.steps)
+            step_s = time_steps(name, args.batch, args.size, jit_compile, args.warmup, args.steps, args.precision)
             print(json.dumps({"what": "train_step", "objective": name, "jit_compile": jit_compile,
-                              "batch": args.batch, "size": args.size, "step_s": round(step_s, 4),
+                              "precision": args.precision, "batch": args.batch, "size": args.size, "step_s": round(step_s, 4),
                               "images_per_s": round(2 * args.batch / step_s, 1),
                               "load": os.getloadavg()[0], "tf": tf.__version__}), flush=True)
 
