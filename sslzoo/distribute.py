@@ -4,8 +4,10 @@
     print(sslzoo.distribute.describe(strategy, global_batch=256))
     with strategy.scope():
         model = ...; model.compile(...)
-    model.fit(dataset.batch(256, drop_remainder=True),
-              callbacks=[sslzoo.distribute.ConsistentBackupAndRestore(backup_dir_for_this_worker)])
+    backup = sslzoo.distribute.ConsistentBackupAndRestore(sslzoo.distribute.backup_dir(root))
+    model.fit(dataset.batch(256, drop_remainder=True), callbacks=[backup])
+    if sslzoo.distribute.is_chief():
+        sslzoo.export.save(model.encoder, path)
 
 Specs:
   "auto"          TPU when a TPU resolver is configured (TPU_NAME, COLAB_TPU_ADDR or a
@@ -51,6 +53,29 @@ def cluster_task_count(tf_config=None):
     except (ValueError, AttributeError) as error:
         raise ValueError(f"`TF_CONFIG` must be a JSON object with a 'cluster', got {text!r}") from error
     return sum(len(addresses) for job, addresses in cluster.items() if job != "ps")
+
+
+def task():
+    """(task type, index) of this process from TF_CONFIG; ("worker", 0) without one."""
+    text = os.environ.get("TF_CONFIG", "")
+    spec = json.loads(text).get("task", {}) if text else {}
+    return spec.get("type", "worker"), int(spec.get("index", 0))
+
+
+def is_chief():
+    """True for the process that exports and reports: the chief, or worker 0 without a chief."""
+    kind, index = task()
+    has_chief = bool(os.environ.get("TF_CONFIG")) and "chief" in json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    return kind == "chief" or (kind == "worker" and index == 0 and not has_chief)
+
+
+def backup_dir(root):
+    """This process's own backup directory under `root`, e.g. `root/worker_1`.
+
+    Keras' BackupAndRestore files cannot be shared between processes (HDF5 lock).
+    """
+    kind, index = task()
+    return os.path.join(root, f"{kind}_{index}")
 
 
 def tpu_address():
@@ -184,7 +209,7 @@ def check_resume_consistency(strategy, step, what="step"):
 class ConsistentBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` that checks all workers restored the same step.
 
-    Give each worker its own `backup_dir` (e.g. `f"{root}/worker_{task_index}"`).
+    Give each worker its own `backup_dir` (`backup_dir(root)`).
     After restoring, the optimizer's step count is compared across workers
     with `check_resume_consistency`; a mismatch raises `ResumeMismatchError`
     on every worker before any training step runs.

@@ -48,6 +48,20 @@ def test_cluster_task_count_reads_tf_config():
         distribute.cluster_task_count("not json")
 
 
+def test_task_chief_and_backup_dir(no_cluster, monkeypatch):
+    assert distribute.task() == ("worker", 0) and distribute.is_chief()
+    assert distribute.backup_dir("/b") == "/b/worker_0"
+    cluster = {"worker": ["a:1", "b:1"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
+    assert distribute.task() == ("worker", 1) and not distribute.is_chief()
+    assert distribute.backup_dir("/b") == "/b/worker_1"
+    cluster["chief"] = ["c:1"]
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    assert not distribute.is_chief()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}}))
+    assert distribute.is_chief() and distribute.backup_dir("/b") == "/b/chief_0"
+
+
 def test_tpu_address_from_the_environment(no_cluster, monkeypatch):
     assert distribute.tpu_address() is None
     monkeypatch.setenv("COLAB_TPU_ADDR", "10.0.0.2:8470")

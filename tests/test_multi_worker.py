@@ -165,7 +165,9 @@ def _worker_main(mode, out_dir, backup_root):
             np.savez(os.path.join(out_dir, f"{mode}_{task}.npz"), **arrays)
             os._exit(PREEMPTED_EXIT_CODE)
 
-    backup = distribute.ConsistentBackupAndRestore(os.path.join(backup_root, f"worker_{task}"))
+    backup = distribute.ConsistentBackupAndRestore(distribute.backup_dir(backup_root))
+    if task != "single":
+        assert distribute.backup_dir(backup_root).endswith(f"worker_{task}")
     if mode == "fit":
         for name in OBJECTIVES:
             model = build(name)
