@@ -12,15 +12,16 @@ import time
 
 import keras
 
+from sslzoo.models import presets
 from sslzoo.train import clip_task
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=clip_task.CLIP_DIGITS_PRESET["epochs"])
+    parser.add_argument("--epochs", type=int, default=presets.get("clip_digits")["epochs"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    preset = dict(clip_task.CLIP_DIGITS_PRESET, epochs=args.epochs)
+    preset = dict(presets.get("clip_digits"), epochs=args.epochs)
     keras.utils.set_random_seed(args.seed)
     built = clip_task.build(preset, seed=args.seed)
     start = time.perf_counter()

@@ -12,6 +12,7 @@ from sslzoo.export.adapters import InputAdapter, adapter_for, register_adapter
 from sslzoo.export.load import RestoredEncoder, load_encoder
 from sslzoo.export.save import FORMATS, save
 from sslzoo.export.tflite import TFLITE_VARIANTS
+from sslzoo.export import text_adapter  # noqa: F401  (registers the "text" input adapter)
 
 __all__ = [
     "FORMATS", "TFLITE_VARIANTS", "InputAdapter", "RestoredEncoder", "adapter_for",

@@ -4,9 +4,10 @@ All derive from `sslzoo.models.base.SSLModel` and train with `model.fit`.
 """
 from sslzoo.models.barlow_twins import BarlowTwins
 from sslzoo.models.base import SSLModel
+from sslzoo.models.clip import CLIP
 from sslzoo.models.moco import MoCo
 from sslzoo.models.pair_contrastive import PairContrastive
 from sslzoo.models.simclr import SimCLR
 from sslzoo.models.swav import SwAV
 
-__all__ = ["SSLModel", "PairContrastive", "SimCLR", "MoCo", "BarlowTwins", "SwAV"]
+__all__ = ["SSLModel", "PairContrastive", "SimCLR", "MoCo", "BarlowTwins", "SwAV", "CLIP"]

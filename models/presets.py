@@ -16,6 +16,8 @@ to the global batch (`sslzoo.optimizers.scaled_learning_rate`): "linear" is
 """
 import copy
 
+from sslzoo.data import captions
+
 _DIGITS_ENCODER = {"name": "resnet18", "stem": "cifar", "width": 0.25}
 _DIGITS_COMMON = {
     "task": "image",
@@ -145,6 +147,27 @@ PRESETS = {
                         "freeze_prototypes_steps": 313, "projector": {"hidden_dims": [2048], "output_dim": 128}},
         optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-6},
     ),
+    # ------------------------------------------------------ image-text (CLIP)
+    "clip_digits": {
+        "task": "clip",
+        "objective": "clip",
+        "dataset": "digits",
+        "image_size": 28,
+        "backbone": {"name": "small_cnn", "widths": [32, 64, 128]},
+        "text_encoder": {"name": "transformer", "width": 64, "depth": 2, "heads": 4},
+        "sequence_length": 16,
+        "vocabulary_size": 200,
+        "embedding_dim": 64,
+        "init_temperature": 0.07,
+        "max_scale": 100.0,
+        "templates": list(captions.TRAIN_TEMPLATES),
+        "held_out_templates": list(captions.HELD_OUT_TEMPLATES),
+        "numeral_fraction": 0.25,
+        "epochs": 12,
+        "batch_size": 128,
+        "optimizer": {"name": "adamw", "base_learning_rate": 2e-3, "weight_decay": 1e-4},
+        "schedule": {"warmup_epochs": 1},
+    },
 }
 
 

@@ -180,9 +180,10 @@ def test_short_training_beats_chance_at_zero_shot(tokenizer):
 
 
 def test_clip_task_builds_trains_and_reports():
+    from sslzoo.models import presets
     from sslzoo.train import clip_task
 
-    preset = dict(clip_task.CLIP_DIGITS_PRESET, image_size=16, batch_size=32, epochs=1, embedding_dim=8,
+    preset = dict(presets.get("clip_digits"), image_size=16, batch_size=32, epochs=1, embedding_dim=8,
                   backbone={"name": "small_cnn", "widths": [8]},
                   text_encoder={"name": "transformer", "width": 16, "depth": 1, "heads": 2})
     built = clip_task.build(preset, max_examples=64)

@@ -18,27 +18,7 @@ from sslzoo.data import captions
 from sslzoo.models import factory
 from sslzoo.models.clip import CLIP
 
-CLIP_DIGITS_PRESET = {
-    "name": "clip_digits",
-    "task": "clip",
-    "objective": "clip",
-    "dataset": "digits",
-    "image_size": 28,
-    "backbone": {"name": "small_cnn", "widths": [32, 64, 128]},
-    "text_encoder": {"name": "transformer", "width": 64, "depth": 2, "heads": 4},
-    "sequence_length": 16,
-    "vocabulary_size": 200,
-    "embedding_dim": 64,
-    "init_temperature": 0.07,
-    "max_scale": 100.0,
-    "templates": list(captions.TRAIN_TEMPLATES),
-    "held_out_templates": list(captions.HELD_OUT_TEMPLATES),
-    "numeral_fraction": 0.25,
-    "epochs": 12,
-    "batch_size": 128,
-    "optimizer": {"name": "adamw", "base_learning_rate": 2e-3, "weight_decay": 1e-4},
-    "schedule": {"warmup_epochs": 1},
-}
+# The clip_digits preset lives in sslzoo.models.presets with the others.
 
 TEXT_ENCODERS = {"transformer": text.TransformerTextEncoder, "bag_of_words": text.BagOfWordsTextEncoder}
 
@@ -72,7 +52,7 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
     """Compiled CLIP model and its training data.
 
     Args:
-      preset: a preset dict like `CLIP_DIGITS_PRESET` (dataset "digits" only).
+      preset: a preset dict like `presets.get("clip_digits")` (dataset "digits" only).
       strategy: tf.distribute strategy (default: the current one).
       data_dir: unused (the digits are bundled); max_examples: use at most this many training digits.
       seed: shuffling and caption seed; jit_compile: XLA for the step (one device);
