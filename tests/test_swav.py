@@ -5,26 +5,14 @@ import pytest
 import tensorflow as tf
 
 import objective_harness as harness
+from reference_losses import np_sinkhorn
 from sslzoo import heads, losses, models
-
-
-def numpy_sinkhorn(scores, epsilon, iterations):
-    """The SwAV reference loop on all rows: Q^T normalised, then columns/rows alternately."""
-    q = np.exp(scores / epsilon).T  # (K, B)
-    q /= q.sum()
-    k, b = q.shape
-    for _ in range(iterations):
-        q /= q.sum(axis=1, keepdims=True)
-        q /= k
-        q /= q.sum(axis=0, keepdims=True)
-        q /= b
-    return (q * b).T
 
 
 def test_sinkhorn_extra_rows_match_the_reference_on_all_rows():
     rng = np.random.default_rng(0)
     scores, queue = rng.normal(size=(6, 5)), rng.normal(size=(10, 5))
-    expected = numpy_sinkhorn(np.concatenate([queue, scores]), 0.5, 3)[-6:]
+    expected = np_sinkhorn(np.concatenate([queue, scores]), 0.5, 3)[-6:]
     codes = losses.sinkhorn(scores.astype(np.float32), 0.5, 3, extra_scores=queue.astype(np.float32))
     np.testing.assert_allclose(codes.numpy(), expected, rtol=1e-5, atol=1e-6)
 
