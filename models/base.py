@@ -43,7 +43,7 @@ class SSLModel(keras.Model):
     Args:
       encoder: `keras.Model`, inputs -> representation h of shape (B, F).
       raise_on_nan: if True, the train step fails with a clear error as soon as
-        the loss is NaN or infinite (before the weights are corrupted).
+        the loss is NaN or infinite, before the optimizer applies the step.
       **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Subclasses set `metric_names` (the first must be "loss"), build every
@@ -102,6 +102,11 @@ class SSLModel(keras.Model):
             # here; `make_train_function` raises on the host after the step.
             finite = tf.math.is_finite(loss)
             gradients = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in gradients]
+        elif self.raise_on_nan:
+            # The backward pass does not depend on the forward check: make the
+            # update wait for it, so a failed check applies nothing.
+            with tf.control_dependencies([loss]):
+                gradients = [None if g is None else tf.identity(g) for g in gradients]
         self.optimizer.apply(gradients, variables)
         self.after_train_step(data, results)
         return self._update_trackers(results)
