@@ -56,10 +56,10 @@ def build_augment(preset, seed=None):
     kind, recipe = spec.pop("kind"), spec.pop("recipe")
     if recipe not in AUGMENT_RECIPES:
         raise ValueError(f"Unknown augmentation recipe {recipe!r}; known: {', '.join(sorted(AUGMENT_RECIPES))}")
-    kwargs = {**AUGMENT_RECIPES[recipe], "seed": seed}
+    kwargs = {**AUGMENT_RECIPES[recipe], **spec, "seed": seed}  # the preset's own fields win
     size = preset["image_size"]
     if kind == "simclr":
-        return augment.SimCLRAugment(size, **kwargs, **spec)
+        return augment.SimCLRAugment(size, **kwargs)
     if kind == "multicrop":
         crop_area = kwargs.pop("crop_area")
         for per_view in ("blur_prob", "solarize_prob"):
@@ -68,7 +68,7 @@ def build_augment(preset, seed=None):
                 kwargs[f"local_{per_view}"] = value[-1]
         local_area = (max(0.05, crop_area[0] / 2), max(0.14, crop_area[0]))
         global_area = (max(0.14, crop_area[0]), crop_area[1])
-        return augment.MultiCrop(size, size, global_area=global_area, local_area=local_area, **kwargs, **spec)
+        return augment.MultiCrop(size, size, global_area=global_area, local_area=local_area, **kwargs)
     raise ValueError(f"Unknown augmentation kind {kind!r}; known: simclr, multicrop")
 
 

@@ -51,3 +51,11 @@ def test_linear_scaling_rule():
     preset = presets.get("simclr_imagenet")
     # SimCLR: 0.3 x 4096 / 256 = 4.8 (Chen et al. 2020, appendix B.1).
     assert factory.learning_rate(preset, 4096) == pytest.approx(4.8)
+
+
+def test_preset_augment_fields_override_the_recipe():
+    preset = presets.get("simclr_digits")
+    preset["augment"] = {"kind": "simclr", "recipe": "digits", "crop_area": [0.5, 1.0]}
+    augmenter = factory.build_augment(preset)
+    assert tuple(augmenter.crop_area) == (0.5, 1.0)
+    assert augmenter.flip_prob == 0.0  # the rest of the digits recipe stays
