@@ -137,7 +137,8 @@ def main(argv):
     report["exports"] = export_encoder(model, model_dir, report)
     with open(os.path.join(model_dir, "report.json"), "w") as f:
         json.dump(report, f, indent=2, default=str)
-    summary = {k: v for k, v in report.items() if k.endswith("top1") or k in ("train_seconds", "images_per_second")}
+    summary = {k: v for k, v in report.items()
+               if k.endswith(("top1", "R@1")) or k in ("train_seconds", "images_per_second")}
     print("sslzoo-train: " + json.dumps(summary))
     logging.info("report written to %s", os.path.join(model_dir, "report.json"))
 
