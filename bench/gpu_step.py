@@ -6,7 +6,7 @@ Three timings, each after `--warmup` steps (tracing and XLA compilation):
   augment_tfdata  uint8 256x256 images through `SimCLRAugment(224)` in a tf.data
                   map on the host CPUs (parallel calls, prefetch) feeding `fit`;
   augment_device  the same uint8 batch resident on the device, augmented there by a
-                  separate tf.function (not in the XLA step), then `train_on_batch`.
+                  separate tf.function (not in the XLA step), then the jitted `train_step`.
 It also counts the step's FLOPs from the model's convolutions and dense layers
 (forward multiply-adds x 2, training = 3 x forward) and reports the fraction of
 the card's dense bfloat16 peak that the step reaches. One JSON line per timing.
@@ -87,10 +87,12 @@ def run(args):
     else:
         images = tf.constant(raw)
         augment_on_device = tf.function(simclr_augment)
+        model.optimizer.build(model.trainable_variables)
+        train_step = tf.function(model.train_step, jit_compile=True)  # the custom-loop path
 
         def timed(steps):
             for _ in range(steps):
-                logs = model.train_on_batch(augment_on_device(images), return_dict=True)
+                logs = train_step(augment_on_device(images))
             return float(logs["loss"])
 
     timed(args.warmup)
