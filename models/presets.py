@@ -64,8 +64,11 @@ PRESETS = {
     ),
     "moco_v2_digits": _preset(
         _DIGITS_COMMON, objective="moco",
-        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.99, "queue_size": 4096,
+        # The queue must stay well below the 4,000 training images, or each image's own
+        # older key sits in it as a negative.
+        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.99, "queue_size": 1024,
                         "symmetric": True, "projector": {"hidden_dims": [256], "output_dim": 64, "use_bn": False}},
+        optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-5},
     ),
     "moco_v3_digits": _preset(
         _DIGITS_COMMON, objective="moco",
@@ -83,6 +86,7 @@ PRESETS = {
     "swav_digits": _preset(
         _DIGITS_COMMON, objective="swav",
         augment={"kind": "multicrop", "recipe": "digits", "num_local": 2},
+        epochs=16,  # 4 crops a step: 16 epochs cost what 30 two-view epochs do
         objective_args={"num_prototypes": 100, "temperature": 0.1, "epsilon": 0.05,
                         "freeze_prototypes_steps": 15, "projector": {"hidden_dims": [256], "output_dim": 64}},
         optimizer={"name": "lars", "base_learning_rate": 0.6, "scaling": "linear", "weight_decay": 1e-6},

@@ -6,8 +6,9 @@ layout to `batch_layout`); the tests then run, for each:
 - `check_fit_lowers_loss`: a few epochs of `model.fit` on real digits lower the loss;
 - `check_keras_roundtrip`: a `.keras` file reloads with identical outputs;
 - `split_equivalence_script`: in a child process with 2 logical CPUs, a `fit` step
-  on 2 replicas leaves the same weights as on one device;
-- `check_jit_equivalence`: the step compiles with XLA and gives the same weights.
+  on 2 replicas leaves the same weights as on one device.
+
+tests/test_xla.py runs the same factories compiled with XLA.
 
 Encoders are tiny (16x16 inputs, 8/16 channels) and use synchronized batch norm,
 so global-batch statistics make the replica split exact.

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from sslzoo import evaluation, text
+from sslzoo import precision as precision_lib
 from sslzoo.data import captions
 from sslzoo.models import factory
 from sslzoo.models.clip import CLIP
@@ -79,11 +80,8 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
     with strategy.scope():
         model = build_model(preset, tokenizer)
         peak = factory.learning_rate(preset, global_batch)
-        optimizer = factory.build_optimizer(preset, steps_per_epoch, global_batch, peak)
-        if precision == "mixed_float16":
-            import keras
-
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = precision_lib.loss_scaled(factory.build_optimizer(preset, steps_per_epoch, global_batch, peak),
+                                              precision)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
     return {"model": model, "train_dataset": train_dataset, "steps_per_epoch": steps_per_epoch,
             "global_batch": global_batch, "learning_rate": peak, "preset": preset}

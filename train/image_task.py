@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from sslzoo import data, evaluation, plots
+from sslzoo import precision as precision_lib
 from sslzoo.models import factory
 
 
@@ -51,11 +52,8 @@ def build(preset, strategy, *, data_dir=None, max_examples=None, seed=0, jit_com
     with strategy.scope():
         model = factory.build_objective(preset)
         peak = factory.learning_rate(preset, global_batch)
-        optimizer = factory.build_optimizer(preset, steps_per_epoch, global_batch, peak)
-        if precision == "mixed_float16":
-            import keras
-
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = precision_lib.loss_scaled(factory.build_optimizer(preset, steps_per_epoch, global_batch, peak),
+                                              precision)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
     return {
         "model": model,

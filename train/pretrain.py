@@ -59,15 +59,21 @@ def resolve_preset():
 
 
 def train_callbacks(model_dir, task_callbacks):
+    """Backup (one folder per worker, resume checked across workers), the task's
+    callbacks, and on the chief TensorBoard, the CSV history and throughput."""
     import keras
 
+    from sslzoo import distribute
     from sslzoo.train.progress import Throughput
 
     throughput = Throughput()
+    backup = distribute.ConsistentBackupAndRestore(distribute.backup_dir(os.path.join(model_dir, "backup")))
+    if not distribute.is_chief():
+        return throughput, [backup, *task_callbacks, throughput]
     # Order matters: the task's callbacks (the online probe) add to the epoch's
     # logs before TensorBoard and the CSV log record them.
     return throughput, [
-        keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+        backup,
         *task_callbacks,
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
         keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
@@ -90,15 +96,14 @@ def main(argv):
     del argv
     import keras
 
-    from sslzoo import distribute, plots
+    from sslzoo import distribute, plots, precision
     from sslzoo.train.progress import read_history
 
     preset = resolve_preset()
     model_dir = FLAGS.model_dir or os.path.join("runs", FLAGS.preset)
     os.makedirs(model_dir, exist_ok=True)
     keras.utils.set_random_seed(FLAGS.seed)
-    if FLAGS.precision != "float32":
-        keras.mixed_precision.set_global_policy(FLAGS.precision)
+    precision.set_precision(FLAGS.precision)
     strategy = distribute.strategy(FLAGS.strategy)
     task = importlib.import_module(TASKS[preset["task"]])
 
@@ -114,6 +119,8 @@ def main(argv):
     start = time.perf_counter()
     model.fit(built["train_dataset"], epochs=preset["epochs"], callbacks=callbacks, verbose=FLAGS.verbose)
     train_seconds = time.perf_counter() - start
+    if not distribute.is_chief():
+        return  # the chief alone saves, evaluates, plots, exports and reports
     model.save(os.path.join(model_dir, "model.keras"))
 
     history = read_history(os.path.join(model_dir, "history.csv"))
