@@ -10,14 +10,22 @@ from sslzoo.models.metrics import mean_cosine
 
 
 def clone_frozen(layer, input_shape):
-    """A copy of `layer` with the same weights, built, and excluded from training."""
+    """A copy of `layer` with the same weights, built, whose variables no optimizer trains.
+
+    The layers themselves stay trainable: a Keras layer with `trainable=False`
+    runs batch norm in inference mode, with moving statistics nobody updates,
+    whereas MoCo's key encoder normalises with the batch's statistics. Only each
+    variable's `trainable` flag is cleared, so `model.trainable_variables` and
+    the optimizer never see them; `MoCo` moves them by momentum updates.
+    """
     if isinstance(layer, keras.Model) and getattr(layer, "_is_graph_network", False):
         twin = keras.models.clone_model(layer)
     else:
         twin = layer.__class__.from_config(layer.get_config())
         build_layer(twin, input_shape)
     twin.set_weights(layer.get_weights())
-    twin.trainable = False
+    for variable in twin.variables:
+        variable.trainable = False
     return twin
 
 
