@@ -24,7 +24,7 @@ _DIGITS_COMMON = {
     "dataset": "digits",
     "image_size": 28,
     "backbone": _DIGITS_ENCODER,
-    "augment": {"kind": "simclr", "recipe": "digits"},
+    "augment": {"kind": "simclr", "recipe": "digits", "crop_area": (0.5, 1.0)},
     "batch_size": 256,
     "epochs": 30,
     "optimizer": {"name": "lars", "base_learning_rate": 1.0, "scaling": "linear", "weight_decay": 1e-5},
@@ -66,7 +66,8 @@ PRESETS = {
         _DIGITS_COMMON, objective="moco",
         # The queue must stay well below the 4,000 training images, or each image's own
         # older key sits in it as a negative.
-        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.99, "queue_size": 1024,
+        # 450 steps in all: a key encoder averaging over ~10 steps (m = 0.9), not ~100.
+        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.9, "queue_size": 1024,
                         "symmetric": True, "projector": {"hidden_dims": [256], "output_dim": 64, "use_bn": False}},
         optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-5},
     ),
@@ -85,7 +86,7 @@ PRESETS = {
     ),
     "swav_digits": _preset(
         _DIGITS_COMMON, objective="swav",
-        augment={"kind": "multicrop", "recipe": "digits", "num_local": 2},
+        augment={"kind": "multicrop", "recipe": "digits", "num_local": 2, "crop_area": (0.5, 1.0)},
         epochs=16,  # 4 crops a step: 16 epochs cost what 30 two-view epochs do
         objective_args={"num_prototypes": 100, "temperature": 0.1, "epsilon": 0.05,
                         "freeze_prototypes_steps": 15, "projector": {"hidden_dims": [256], "output_dim": 64}},
