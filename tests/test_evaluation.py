@@ -230,3 +230,20 @@ def test_zero_shot_with_a_fake_image_text_model():
     assert result == {"top1": pytest.approx(24 / 30)}
     with pytest.raises(ValueError, match="templates"):
         evaluation.zero_shot(model, images, labels, model.names, ["no placeholder"])
+
+
+def test_online_probe_runs_after_the_first_epoch_and_every_nth(tmp_path):
+    """The first epoch carries the key, so a CSVLogger created then has the column."""
+    images, labels = data.digits("test")
+    float_images = evaluation.features.eval_images(images[:128], 28)
+    probe = evaluation.OnlineLinearProbe(images[:300], labels[:300], images[300:400], labels[300:400],
+                                         every_n_epochs=3)
+    csv_path = tmp_path / "history.csv"
+    model = TinyObjective()
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(float_images, labels[:128], epochs=4, batch_size=64, verbose=0,
+              callbacks=[probe, keras.callbacks.CSVLogger(str(csv_path))])
+    rows = csv_path.read_text().splitlines()
+    column = rows[0].split(",").index("probe_top1")
+    values = [row.split(",")[column] for row in rows[1:]]
+    assert values[1] == values[3] == "NA" and "NA" not in (values[0], values[2])

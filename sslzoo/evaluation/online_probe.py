@@ -35,7 +35,8 @@ class OnlineLinearProbe(keras.callbacks.Callback):
       train_images, test_images: raw uint8/float (N, H, W, C) images.
       train_labels, test_labels: int (N,) labels.
       ridge: ridge penalty (relative to N).
-      every_n_epochs: probe only every n-th epoch (the key is absent otherwise).
+      every_n_epochs: probe after the first epoch and every n-th one (the key is
+        absent otherwise; the first epoch fixes the columns of a CSVLogger).
       batch_size: images per forward pass.
       name: the logs key.
     """
@@ -64,5 +65,5 @@ class OnlineLinearProbe(keras.callbacks.Callback):
         return top_k_accuracy(scores, self.test_labels)["top1"]
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and (epoch + 1) % self.every_n_epochs == 0:
+        if logs is not None and (epoch == 0 or (epoch + 1) % self.every_n_epochs == 0):
             logs[self.name] = self.probe_accuracy()
