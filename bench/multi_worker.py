@@ -16,7 +16,6 @@ is the summary.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -57,18 +56,10 @@ def worker(args):
                       "step_s": step_s}), flush=True)
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def launch(args, workers):
     """Runs 1 plain process (workers=0) or `workers` MWMS workers; returns their JSON results."""
+    from sslzoo import distribute
+
     base = [sys.executable, os.path.abspath(__file__), "--role", "worker", "--batch", str(args.batch),
             "--size", str(args.size), "--steps", str(args.steps), "--warmup", str(args.warmup)]
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
@@ -76,7 +67,7 @@ def launch(args, workers):
     if not workers:
         commands = [(base + ["--core", "0"], env)]
     else:
-        addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
+        addresses = [f"127.0.0.1:{port}" for port in distribute.free_local_ports(workers)]
         commands = []
         for index in range(workers):
             config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}

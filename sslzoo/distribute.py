@@ -27,6 +27,7 @@ backup fails loudly instead of silently desynchronising the replicas.
 import glob
 import json
 import os
+import socket
 
 import keras
 import tensorflow as tf
@@ -219,3 +220,14 @@ class ConsistentBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().on_train_begin(logs)
         step = self.model.optimizer.iterations.numpy()
         check_resume_consistency(self.model.distribute_strategy, step, what="optimizer step")
+
+
+def free_local_ports(count):
+    """`count` TCP ports free on 127.0.0.1 now, for a localhost TF_CONFIG cluster."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports

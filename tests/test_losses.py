@@ -5,8 +5,6 @@ import tensorflow as tf
 
 from reference_losses import (
     np_normalize,
-    np_logsumexp,
-    np_cross_entropy,
     np_margin_contrastive,
     np_nt_xent,
     np_info_nce,

@@ -15,11 +15,12 @@ Every process runs under its own timeout. Rounds:
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
 import numpy as np
+
+from sslzoo import distribute
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 OBJECTIVES = ("simclr", "moco_v2")
@@ -37,16 +38,6 @@ PROCESS_TIMEOUT_S = 150
 
 
 # --------------------------------------------------------------- the processes
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _launch(mode, out_dir, backup_root, workers):
     """Starts `workers` processes (0: one process without TF_CONFIG) running `mode`."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", CUDA_VISIBLE_DEVICES="")
@@ -54,7 +45,7 @@ def _launch(mode, out_dir, backup_root, workers):
     command = [sys.executable, os.path.abspath(__file__), mode, str(out_dir), str(backup_root)]
     if not workers:
         return [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
-    addresses = [f"127.0.0.1:{port}" for port in _free_ports(workers)]
+    addresses = [f"127.0.0.1:{port}" for port in distribute.free_local_ports(workers)]
     processes = []
     for index in range(workers):
         config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}

@@ -1,7 +1,6 @@
 """SwAV specifics: unit-norm prototypes, frozen prototypes, the embedding queue, Sinkhorn with a queue."""
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 import objective_harness as harness

@@ -91,3 +91,20 @@ def top_k_accuracy(scores, labels):
     if scores.shape[1] > 5:
         result["top5"] = float(np.mean(rank < 5))
     return result
+
+
+def labelled_features(encoder, train_images, train_labels, test_images, test_labels, batch_size=256,
+                      num_classes=None):
+    """Features and checked labels of a train/test split, for the frozen-encoder protocols.
+
+    Returns:
+      (train_x (N, F), train_y (N,), test_x (M, F), test_y (M,), num_classes),
+      num_classes defaulting to 1 + the largest label seen.
+    """
+    train_x = features_of(encoder, train_images, batch_size)
+    test_x = features_of(encoder, test_images, batch_size)
+    train_y = check_labels(train_labels, len(train_x), "train_labels")
+    test_y = check_labels(test_labels, len(test_x), "test_labels")
+    if num_classes is None:
+        num_classes = int(max(train_y.max(), test_y.max())) + 1
+    return train_x, train_y, test_x, test_y, num_classes

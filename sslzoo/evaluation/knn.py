@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from sslzoo.evaluation.features import check_labels, features_of, top_k_accuracy
+from sslzoo.evaluation.features import labelled_features, top_k_accuracy
 
 
 def knn_class_scores(train_features, train_labels, test_features, num_classes, k=20,
@@ -46,11 +46,7 @@ def knn(encoder, train_images, train_labels, test_images, test_labels, k=20, tem
     Returns:
       {"top1": float, "top5": float (when classes > 5)}.
     """
-    train_x = features_of(encoder, train_images, batch_size)
-    test_x = features_of(encoder, test_images, batch_size)
-    train_y = check_labels(train_labels, len(train_x), "train_labels")
-    test_y = check_labels(test_labels, len(test_x), "test_labels")
-    if num_classes is None:
-        num_classes = int(max(train_y.max(), test_y.max())) + 1
+    train_x, train_y, test_x, test_y, num_classes = labelled_features(
+        encoder, train_images, train_labels, test_images, test_labels, batch_size, num_classes)
     scores = knn_class_scores(train_x, train_y, test_x, num_classes, k, temperature)
     return top_k_accuracy(scores, test_y)

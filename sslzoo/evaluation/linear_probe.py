@@ -2,7 +2,7 @@
 import keras
 import numpy as np
 
-from sslzoo.evaluation.features import check_labels, features_of, standardize, top_k_accuracy
+from sslzoo.evaluation.features import labelled_features, standardize, top_k_accuracy
 
 
 def train_softmax_classifier(features, labels, num_classes, epochs=50, batch_size=256,
@@ -49,12 +49,8 @@ def linear_probe(encoder, train_images, train_labels, test_images, test_labels, 
     Returns:
       {"top1": float, "top5": float (when classes > 5)}, fractions of the test set.
     """
-    train_x = features_of(encoder, train_images, feature_batch_size)
-    test_x = features_of(encoder, test_images, feature_batch_size)
-    train_y = check_labels(train_labels, len(train_x), "train_labels")
-    test_y = check_labels(test_labels, len(test_x), "test_labels")
-    if num_classes is None:
-        num_classes = int(max(train_y.max(), test_y.max())) + 1
+    train_x, train_y, test_x, test_y, num_classes = labelled_features(
+        encoder, train_images, train_labels, test_images, test_labels, feature_batch_size, num_classes)
     train_x, test_x = standardize(train_x, test_x)
     classifier = train_softmax_classifier(train_x, train_y, num_classes, epochs, batch_size,
                                           learning_rate, l2)
