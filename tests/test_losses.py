@@ -208,3 +208,10 @@ def test_xla_compiled_losses_match_eager():
     compiled = tf.function(all_losses, jit_compile=True)(a, b)
     for name, value in eager.items():
         np.testing.assert_allclose(compiled[name].numpy(), value.numpy(), rtol=1e-5, err_msg=name)
+
+
+def test_barlow_twins_terms_add_up_to_the_loss():
+    z1, z2 = RNG.randn(12, 6), RNG.randn(12, 6)
+    on, off = losses.barlow_twins_terms(z1.astype(np.float32), z2.astype(np.float32))
+    np.testing.assert_allclose(float(on) + 0.3 * float(off), np_barlow_twins(z1, z2, 0.3), rtol=1e-5)
+    np.testing.assert_allclose(float(on), np_barlow_twins(z1, z2, 0.0), rtol=1e-5)

@@ -21,7 +21,8 @@ loss of the global batch on one device. Per loss:
 - `info_nce`: this replica's queries; with `queue=None` against all NB keys.
 - `clip`, `nce`, `mil_nce`: this replica's rows (and columns) of the global
   similarity matrix.
-- `barlow_twins`: the global value, identical on every replica.
+- `barlow_twins` (and its two terms, `barlow_twins_terms`): the global value,
+  identical on every replica.
 
 An objective divides the returned value by N before `tape.gradient` (the
 optimizer sums gradients over replicas) and logs the unscaled value. Outside a
@@ -35,8 +36,8 @@ from sslzoo.losses.contrastive import nt_xent
 from sslzoo.losses.multimodal import clip
 from sslzoo.losses.multimodal import mil_nce
 from sslzoo.losses.multimodal import nce
-from sslzoo.losses.redundancy import barlow_twins
+from sslzoo.losses.redundancy import barlow_twins, barlow_twins_terms
 
 __all__ = [
-    "barlow_twins", "clip", "info_nce", "margin_contrastive", "mil_nce", "nce", "nt_xent", "sinkhorn", "swav",
+    "barlow_twins", "barlow_twins_terms", "clip", "info_nce", "margin_contrastive", "mil_nce", "nce", "nt_xent", "sinkhorn", "swav",
 ]

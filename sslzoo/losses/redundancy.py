@@ -16,6 +16,27 @@ def _standardize(z, global_batch):
     return centred * tf.math.rsqrt(variance + _VARIANCE_EPSILON)
 
 
+def barlow_twins_terms(z1, z2):
+    """The two terms of the Barlow Twins loss, from one cross-correlation.
+
+    Args:
+      z1, z2: (B, D) projections of the two views on this replica.
+    Returns:
+      (on_diagonal, off_diagonal) float32 scalars: `sum_i (1 - C_ii)^2` and
+      `sum_{i != j} C_ij^2`, C computed over the global batch as in `barlow_twins`.
+    """
+    z1, z2 = _checks.as_float32(z1, "z1"), _checks.as_float32(z2, "z2")
+    _checks.check_rank(z1, 2, "z1", "(batch, dim)")
+    _checks.check_same_shape(z1, z2, "z1", "z2")
+    global_batch = tf.cast(tf.shape(z1)[0] * replica.num_replicas(), tf.float32)
+    z1n, z2n = _standardize(z1, global_batch), _standardize(z2, global_batch)
+    correlation = replica.all_reduce_sum(tf.matmul(z1n, z2n, transpose_a=True)) / global_batch  # (D, D)
+    diagonal = tf.linalg.diag_part(correlation)
+    on_diagonal = tf.reduce_sum(tf.square(1.0 - diagonal))
+    off_diagonal = tf.reduce_sum(tf.square(correlation - tf.linalg.diag(diagonal)))
+    return on_diagonal, off_diagonal
+
+
 def barlow_twins(z1, z2, lambd=5e-3):
     """Cross-correlation of the two views pushed towards the identity.
 
@@ -31,15 +52,7 @@ def barlow_twins(z1, z2, lambd=5e-3):
     Returns:
       float32 scalar.
     """
-    z1, z2 = _checks.as_float32(z1, "z1"), _checks.as_float32(z2, "z2")
-    _checks.check_rank(z1, 2, "z1", "(batch, dim)")
-    _checks.check_same_shape(z1, z2, "z1", "z2")
     if isinstance(lambd, (int, float)) and not lambd >= 0:
         raise ValueError(f"`lambd` must be a non-negative number, got {lambd!r}")
-    global_batch = tf.cast(tf.shape(z1)[0] * replica.num_replicas(), tf.float32)
-    z1n, z2n = _standardize(z1, global_batch), _standardize(z2, global_batch)
-    correlation = replica.all_reduce_sum(tf.matmul(z1n, z2n, transpose_a=True)) / global_batch  # (D, D)
-    diagonal = tf.linalg.diag_part(correlation)
-    on_diagonal = tf.reduce_sum(tf.square(1.0 - diagonal))
-    off_diagonal = tf.reduce_sum(tf.square(correlation - tf.linalg.diag(diagonal)))
+    on_diagonal, off_diagonal = barlow_twins_terms(z1, z2)
     return on_diagonal + tf.cast(lambd, tf.float32) * off_diagonal
