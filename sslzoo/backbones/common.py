@@ -1,6 +1,8 @@
 """Pieces shared by the image backbones: input checks, fixed normalisation, conv-BN-ReLU."""
 import keras
 
+from sslzoo.backbones.batch_norm import BatchNorm
+
 # ImageNet per-channel statistics of images scaled to [0, 1] (RGB order).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,8 +34,8 @@ def imagenet_normalization(name="imagenet_normalization"):
 
 
 def batch_norm(name, synchronized=False, zero_gamma=False, center=True, scale=True):
-    """BatchNormalization with the backbone defaults; `zero_gamma` starts gamma at 0."""
-    return keras.layers.BatchNormalization(
+    """`BatchNorm` with the backbone defaults; `zero_gamma` starts gamma at 0."""
+    return BatchNorm(
         momentum=BN_MOMENTUM,
         epsilon=BN_EPSILON,
         center=center,
