@@ -26,6 +26,7 @@ setup(
         "tensorflow-datasets>=4.9.10,<5",
         "absl-py>=2.1,<3",
         "numpy>=1.26,<3",
+        "scipy>=1.11,<2",
         "mlxtend>=0.23,<1",
         "matplotlib>=3.8,<4",
         "tqdm>=4.66,<5",

@@ -36,7 +36,7 @@ def random_encoder_baseline(preset_name, train, test):
     encoder = factory.build_encoder(presets.get(preset_name))
     train_features = evaluation.extract_features(encoder, train[0])
     test_features = evaluation.extract_features(encoder, test[0])
-    linear = evaluation.linear_probe(None, train_features, train[1], test_features, test[1], epochs=100)
+    linear = evaluation.linear_probe(None, train_features, train[1], test_features, test[1])
     knn = evaluation.knn(None, train_features, train[1], test_features, test[1])
     return {"random_init_linear_probe_top1": linear["top1"], "random_init_knn_top1": knn["top1"]}
 

@@ -129,8 +129,11 @@ class MoCo(SSLModel):
 
     def compute_objective(self, data, training):
         view_1, view_2 = data
-        q_1, q_2 = tf.split(self._query(tf.concat([view_1, view_2], 0), training), 2)
-        k_1, k_2 = tf.split(self._key(tf.concat([view_1, view_2], 0), training), 2)
+        if self.symmetric:
+            q_1, q_2 = tf.split(self._query(tf.concat([view_1, view_2], 0), training), 2)
+            k_1, k_2 = tf.split(self._key(tf.concat([view_1, view_2], 0), training), 2)
+        else:  # v2 with one term, q(view_1) against k(view_2): the mirrored pair is never needed
+            q_1, k_2 = self._query(view_1, training), self._key(view_2, training)
         if self.version == 2:
             queue = tf.stop_gradient(tf.convert_to_tensor(self.queue))
             loss = losses.info_nce(q_1, k_2, queue=queue, temperature=self.temperature)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from sslzoo import data, evaluation
+from sslzoo.evaluation import features as evaluation_features
 from sslzoo.evaluation.online_probe import ridge_class_scores
 
 
@@ -59,25 +60,58 @@ def test_separable_and_random_labels():
     rng = np.random.RandomState(0)
     train_x, train_y = separable_features(rng, 400)
     test_x, test_y = separable_features(rng, 200)
-    assert evaluation.linear_probe(None, train_x, train_y, test_x, test_y, epochs=15, batch_size=64)["top1"] == 1.0
+    assert evaluation.linear_probe(None, train_x, train_y, test_x, test_y)["top1"] == 1.0
     assert evaluation.knn(None, train_x, train_y, test_x, test_y, k=10)["top1"] == 1.0
     shuffled = rng.permutation(train_y)
-    assert evaluation.linear_probe(None, train_x, shuffled, test_x, test_y, epochs=15, batch_size=64)["top1"] < 0.25
+    assert evaluation.linear_probe(None, train_x, shuffled, test_x, test_y)["top1"] < 0.25
     assert evaluation.knn(None, train_x, shuffled, test_x, test_y, k=10)["top1"] < 0.25
 
 
-def test_linear_probe_matches_sklearn_logistic_regression(digit_features):
+def _softmax_regression_loss(weights, bias, x, y, l2):
+    """Mean cross-entropy + l2 ||W||^2, float64 numpy."""
+    logits = x.astype(np.float64) @ weights + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return -log_probs[np.arange(len(y)), y].mean() + l2 * np.sum(weights ** 2)
+
+
+def test_linear_probe_reaches_sklearn_logistic_regression_optimum(digit_features):
     from sklearn.linear_model import LogisticRegression
 
     train_x, train_y, test_x, test_y = digit_features
-    l2 = 1e-3
-    ours = evaluation.linear_probe(None, train_x, train_y, test_x, test_y, epochs=20, l2=l2)
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    reference = LogisticRegression(C=1.0 / (2 * l2 * len(train_x)), max_iter=2000)
-    reference.fit((train_x - mean) / std, train_y)
-    sklearn_top1 = reference.score((test_x - mean) / std, test_y)
-    assert sklearn_top1 > 0.8
-    assert abs(ours["top1"] - sklearn_top1) <= 0.02, (ours, sklearn_top1)
+    l2 = 1e-4
+    ours = evaluation.linear_probe(None, train_x, train_y, test_x, test_y, l2=l2)
+    train_std, test_std = evaluation_features.standardize(train_x, test_x)
+    reference = LogisticRegression(C=1.0 / (2 * l2 * len(train_x)), max_iter=5000, tol=1e-8)
+    reference.fit(train_std, train_y)
+    assert reference.score(test_std, test_y) > 0.8
+    assert abs(ours["top1"] - reference.score(test_std, test_y)) <= 0.003, ours
+    assert ours["l2"] == l2
+
+    classifier = linear_probe_module().train_softmax_classifier(train_std, train_y, 10, l2)
+    weights, bias = classifier.layers[0].get_weights()
+    # sklearn's multinomial solution, shifted so both have zero-sum logits per class, is the same optimum.
+    ours_loss = _softmax_regression_loss(weights, bias, train_std, train_y, l2)
+    reference_loss = _softmax_regression_loss(reference.coef_.T, reference.intercept_, train_std, train_y, l2)
+    assert ours_loss <= reference_loss + 1e-5, (ours_loss, reference_loss)
+    agreement = np.mean(np.argmax(test_std @ weights + bias, 1) == reference.predict(test_std))
+    assert agreement >= 0.995
+
+
+def linear_probe_module():
+    import importlib
+    return importlib.import_module("sslzoo.evaluation.linear_probe")
+
+
+def test_select_l2_uses_held_out_training_rows_and_breaks_ties_upwards():
+    rng = np.random.RandomState(0)
+    features, labels = separable_features(rng, 300)
+    l2, scores = linear_probe_module().select_l2(features, labels, 10, grid=(1e-3, 1e-2))
+    assert scores == {1e-2: 1.0, 1e-3: 1.0} and l2 == 1e-2  # separable: all perfect, largest wins
+    # On noise the held-out score is near chance whatever the weight.
+    noise_scores = linear_probe_module().select_l2(rng.randn(300, 8), rng.randint(0, 10, 300), 10)[1]
+    assert set(noise_scores) == set(linear_probe_module().L2_GRID)
+    assert max(noise_scores.values()) < 0.3
 
 
 def test_knn_matches_independent_weighted_vote(digit_features):

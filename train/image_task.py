@@ -74,16 +74,16 @@ def callbacks(built, probe_every=1):
     return [evaluation.OnlineLinearProbe(train_x, train_y, test_x, test_y, every_n_epochs=probe_every)]
 
 
-def evaluate(model, built, model_dir, linear_epochs=100):
+def evaluate(model, built, model_dir):
     """Linear probe and kNN on the frozen encoder; writes the embedding map PNG."""
     (train_x, train_y), (test_x, test_y) = built["train"], built["test"]
     encoder = model.encoder
     train_features = evaluation.extract_features(encoder, train_x)
     test_features = evaluation.extract_features(encoder, test_x)
-    linear = evaluation.linear_probe(None, train_features, train_y, test_features, test_y, epochs=linear_epochs)
+    linear = evaluation.linear_probe(None, train_features, train_y, test_features, test_y)
     neighbours = evaluation.knn(None, train_features, train_y, test_features, test_y)
     plots.plot_embedding_map(test_features, test_y, os.path.join(model_dir, "embedding_map.png"))
-    results = {"linear_probe_top1": linear["top1"], "knn_top1": neighbours["top1"]}
+    results = {"linear_probe_top1": linear["top1"], "linear_probe_l2": linear["l2"], "knn_top1": neighbours["top1"]}
     if "top5" in linear:
         results["linear_probe_top5"] = linear["top5"]
     results["feature_dim"] = int(np.shape(train_features)[1])
