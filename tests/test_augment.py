@@ -287,6 +287,47 @@ def test_digits_recipe_on_real_digits(digits):
     assert float(tf.reduce_mean(view_1)) > 0.03
 
 
+def test_rotation_by_quarter_turns_equals_rot90_and_small_angles_bilinear():
+    from sslzoo.augment import rotate
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 6, 6, 2)).astype(np.float32)
+    turned = rotate.rotate(tf.constant(images), tf.constant([np.pi / 2, -np.pi / 2, np.pi])).numpy()
+    np.testing.assert_allclose(turned[0], np.rot90(images[0], 1), atol=1e-5)
+    np.testing.assert_allclose(turned[1], np.rot90(images[1], -1), atol=1e-5)
+    np.testing.assert_allclose(turned[2], np.rot90(images[2], 2), atol=1e-5)
+    # A single bright pixel at (row 1, col 4) of a 7x7 image, turned 30 degrees counter-clockwise
+    # about (3, 3), lands where the inverse map sends it: bilinear weights around that point.
+    dot = np.zeros((1, 7, 7, 1), np.float32)
+    dot[0, 1, 4, 0] = 1.0
+    out = rotate.rotate(tf.constant(dot), tf.constant([np.pi / 6])).numpy()[0, :, :, 0]
+    angle = np.pi / 6
+    x, y = 4 - 3.0, 1 - 3.0  # offset of the dot from the centre, (x right, y down)
+    # The output pixel whose inverse-rotated position is the dot: R(angle)^-1 applied forwards.
+    out_x, out_y = np.cos(angle) * x + np.sin(angle) * y + 3.0, -np.sin(angle) * x + np.cos(angle) * y + 3.0
+    peak_row, peak_col = np.unravel_index(np.argmax(out), out.shape)
+    assert abs(peak_row - out_y) <= 0.5 and abs(peak_col - out_x) <= 0.5
+    assert out.sum() == pytest.approx(1.0, abs=0.15)  # bilinear resampling keeps the mass roughly
+
+
+def test_rotation_angles_within_range_and_seeded(digits):
+    images = digits[0][:16, :, :, None]
+    kwargs = dict(flip_prob=0.0, jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0, crop_area=(1.0, 1.0),
+                  aspect_ratio=(1.0, 1.0), jit_compile=False)
+    still = augment.SimCLRAugment(28, seed=3, **kwargs)(images)[0].numpy()
+    turned = augment.SimCLRAugment(28, seed=3, rotation_degrees=20, **kwargs)
+    view = turned(images)[0].numpy()
+    again = augment.SimCLRAugment(28, seed=3, rotation_degrees=20, **kwargs)(images)[0].numpy()
+    np.testing.assert_array_equal(view, again)
+    assert np.abs(view - still).mean() > 0.01
+    # Each view is the unrotated one turned by some angle within +-20 degrees: search the angle.
+    from sslzoo.augment import rotate
+    candidates = np.radians(np.arange(-20, 20.25, 0.25)).astype(np.float32)
+    for image, target in zip(still, view):
+        tiled = tf.constant(np.repeat(image[None], len(candidates), 0))
+        errors = np.abs(rotate.rotate(tiled, tf.constant(candidates)).numpy() - target).mean(axis=(1, 2, 3))
+        assert errors.min() < 3e-3, errors.min()  # wrong angles err by > 1e-2
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"blur_prob": 1.5}, "blur_prob"),
     ({"solarize_prob": (0.1, 0.2, 0.3)}, "solarize_prob"),
@@ -297,6 +338,7 @@ def test_digits_recipe_on_real_digits(digits):
     ({"jitter_strength": -1.0}, "strength"),
     ({"seed": "x"}, "seed"),
     ({"blur_sigma": (2.0, 1.0)}, "blur_sigma"),
+    ({"rotation_degrees": -5.0}, "rotation_degrees"),
 ])
 def test_bad_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):

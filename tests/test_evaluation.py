@@ -198,6 +198,13 @@ def test_online_linear_probe_logs_probe_top1():
     assert len(accuracies) == 2 and all(0.5 < a <= 1.0 for a in accuracies)
     with pytest.raises(ValueError, match="every_n_epochs"):
         evaluation.OnlineLinearProbe(images, labels, images, labels, every_n_epochs=0)
+    subset = evaluation.OnlineLinearProbe(images[:600], labels[:600], images[600:], labels[600:],
+                                          max_train_examples=100)
+    assert len(subset.train_images) == len(subset.train_labels) == 100
+    rows = {image.tobytes() for image in images[:600]}
+    assert all(image.tobytes() in rows for image in subset.train_images)
+    with pytest.raises(ValueError, match="max_train_examples"):
+        evaluation.OnlineLinearProbe(images, labels, images[:5], labels[:5], max_train_examples=0)
 
 
 def _ranked_queries(orders):

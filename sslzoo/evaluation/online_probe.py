@@ -38,15 +38,23 @@ class OnlineLinearProbe(keras.callbacks.Callback):
       every_n_epochs: probe after the first epoch and every n-th one (the key is
         absent otherwise; the first epoch fixes the columns of a CSVLogger).
       batch_size: images per forward pass.
+      max_train_examples: fit the probe on at most this many training images,
+        a fixed random subset (None: all). Its forward passes are most of the
+        probe's cost.
       name: the logs key.
     """
 
     def __init__(self, train_images, train_labels, test_images, test_labels, ridge=1e-2,
-                 every_n_epochs=1, batch_size=512, name="probe_top1"):
+                 every_n_epochs=1, batch_size=512, max_train_examples=None, name="probe_top1"):
         super().__init__()
         self.train_images = np.asarray(train_images)
         self.test_images = np.asarray(test_images)
         self.train_labels = check_labels(train_labels, len(self.train_images), "train_labels")
+        if max_train_examples is not None and max_train_examples < len(self.train_images):
+            if max_train_examples < 1:
+                raise ValueError(f"`max_train_examples` must be >= 1 or None, got {max_train_examples}")
+            keep = np.sort(np.random.RandomState(0).permutation(len(self.train_images))[:max_train_examples])
+            self.train_images, self.train_labels = self.train_images[keep], self.train_labels[keep]
         self.test_labels = check_labels(test_labels, len(self.test_images), "test_labels")
         self.num_classes = int(max(self.train_labels.max(), self.test_labels.max())) + 1
         if every_n_epochs < 1:
