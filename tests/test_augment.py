@@ -296,6 +296,9 @@ def test_rotation_by_quarter_turns_equals_rot90_and_small_angles_bilinear():
     np.testing.assert_allclose(turned[0], np.rot90(images[0], 1), atol=1e-5)
     np.testing.assert_allclose(turned[1], np.rot90(images[1], -1), atol=1e-5)
     np.testing.assert_allclose(turned[2], np.rot90(images[2], 2), atol=1e-5)
+    half = rotate.rotate(tf.constant(images, tf.float16), tf.constant([np.pi / 2] * 3))
+    assert half.dtype == tf.float16
+    np.testing.assert_allclose(half.numpy()[0], np.rot90(images[0], 1), atol=1e-3)
     # A single bright pixel at (row 1, col 4) of a 7x7 image, turned 30 degrees counter-clockwise
     # about (3, 3), lands where the inverse map sends it: bilinear weights around that point.
     dot = np.zeros((1, 7, 7, 1), np.float32)

@@ -104,6 +104,17 @@ def test_mixed_bfloat16_returns_compute_dtype_with_float32_statistics():
     np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * x.reshape(-1, 3).mean(0), atol=0.02)
 
 
+def test_float64_layer_trains_through_the_keras_path():
+    x, upstream, gamma, beta = _case((16, 3), seed=4)
+    layer = BatchNorm(momentum=MOMENTUM, epsilon=EPSILON, dtype="float64")
+    layer.build(x.shape)
+    layer.gamma.assign(gamma.astype(np.float64))
+    layer.beta.assign(beta.astype(np.float64))
+    y = np.asarray(layer(x.astype(np.float64), training=True))
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, numpy_batch_norm(x, gamma, beta, upstream)[0], rtol=1e-5, atol=1e-6)
+
+
 def test_keras_round_trip_keeps_the_class(tmp_path):
     model = keras.Sequential([keras.Input((4,)), BatchNorm(name="bn")])
     model.layers[0].moving_mean.assign([1.0, 2.0, 3.0, 4.0])

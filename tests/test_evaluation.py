@@ -114,6 +114,16 @@ def test_select_l2_uses_held_out_training_rows_and_breaks_ties_upwards():
     assert max(noise_scores.values()) < 0.3
 
 
+def test_held_out_split_is_stratified_and_small_data_falls_back():
+    module = linear_probe_module()
+    labels = np.array([0] * 10 + [1] * 5 + [2])
+    fit, val = module.held_out_split(labels)
+    assert sorted(np.concatenate([fit, val])) == list(range(16))
+    assert np.bincount(labels[val], minlength=3).tolist() == [2, 1, 0]  # 20% of each, the singleton kept
+    l2, scores = module.select_l2(np.random.RandomState(0).rand(16, 3), labels, 3)
+    assert scores == {} and l2 in module.L2_GRID  # 3 held-out rows: nothing to choose on
+
+
 def test_knn_matches_independent_weighted_vote(digit_features):
     train_x, train_y, test_x, test_y = digit_features
     test_x, test_y = test_x[:300], test_y[:300]

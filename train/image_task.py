@@ -66,9 +66,11 @@ def build(preset, strategy, *, data_dir=None, max_examples=None, seed=0, jit_com
     }
 
 
-# The online probe fits on this many training images (its forward passes cost
-# ~4 s an epoch on 2 cores for all 5,000 digits); the final linear probe uses all.
-PROBE_TRAIN_EXAMPLES = 2000
+# The online probe fits on at most this many training images per class, and at
+# least 2,000 in all (its forward passes cost ~4 s an epoch on 2 cores for all
+# 5,000 digits); the final linear probe uses every training image.
+PROBE_EXAMPLES_PER_CLASS = 50
+PROBE_MIN_TRAIN_EXAMPLES = 2000
 
 
 def callbacks(built, probe_every=1):
@@ -77,7 +79,8 @@ def callbacks(built, probe_every=1):
         return []
     (train_x, train_y), (test_x, test_y) = built["train"], built["test"]
     return [evaluation.OnlineLinearProbe(train_x, train_y, test_x, test_y, every_n_epochs=probe_every,
-                                         max_train_examples=PROBE_TRAIN_EXAMPLES)]
+                                         max_train_examples=max(PROBE_MIN_TRAIN_EXAMPLES,
+                                                                PROBE_EXAMPLES_PER_CLASS * (int(np.max(train_y)) + 1)))]
 
 
 def evaluate(model, built, model_dir):

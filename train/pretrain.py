@@ -95,6 +95,7 @@ def export_encoder(model, model_dir, report):
 def main(argv):
     del argv
     import keras
+    import tensorflow as tf
 
     from sslzoo import distribute, plots, precision
     from sslzoo.train.progress import read_history
@@ -120,7 +121,8 @@ def main(argv):
     # One iterator for the whole run: a fresh one per epoch (a finite dataset) stalled
     # the first step of most epochs by ~8 s on 2 cores, a third of a digits epoch.
     # Each pass reshuffles, and drop_remainder makes a pass exactly one epoch.
-    model.fit(built["train_dataset"].repeat(), steps_per_epoch=built["steps_per_epoch"], epochs=preset["epochs"],
+    train_dataset = built["train_dataset"].repeat().prefetch(tf.data.AUTOTUNE)  # prefetch across passes
+    model.fit(train_dataset, steps_per_epoch=built["steps_per_epoch"], epochs=preset["epochs"],
               callbacks=callbacks, verbose=FLAGS.verbose)
     train_seconds = time.perf_counter() - start
     if not distribute.is_chief():

@@ -35,7 +35,7 @@ def rotate(images, angles):
     shape = tf.shape(images)
     transforms = rotation_transforms(tf.cast(angles, tf.float32), shape[1], shape[2])
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=tf.constant(0.0, images.dtype),
+        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=tf.constant(0.0, tf.float32),
         interpolation="BILINEAR", fill_mode="CONSTANT")
 
 

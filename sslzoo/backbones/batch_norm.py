@@ -30,7 +30,8 @@ class BatchNorm(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` with a fused local and an exact global training path.
 
     Call: (B, C) or (B, H, W, C) -> same shape. Other ranks, masks, `renorm`, an
-    axis other than the last, or a non-TensorFlow backend use the Keras path.
+    axis other than the last, float64 inputs or variables, or a non-TensorFlow
+    backend use the Keras path.
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -49,7 +50,9 @@ class BatchNorm(keras.layers.BatchNormalization):
     def _fast_path_applies(self, inputs, mask):
         rank = len(inputs.shape)
         return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
-                and rank in _FUSED_RANKS and self.axis in (-1, rank - 1))
+                and rank in _FUSED_RANKS and self.axis in (-1, rank - 1)
+                and keras.backend.result_type(inputs.dtype, "float32") == "float32"
+                and self.moving_mean.dtype == "float32")
 
     def _scale_and_offset(self, channels):
         gamma = self.gamma if self.scale else tf.ones((channels,), "float32")

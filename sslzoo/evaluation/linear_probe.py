@@ -70,22 +70,43 @@ def train_softmax_classifier(features, labels, num_classes, l2=1e-4, max_iterati
     return classifier
 
 
-def select_l2(features, labels, num_classes, grid=L2_GRID, validation_fraction=VALIDATION_FRACTION, seed=0):
+def held_out_split(labels, validation_fraction=VALIDATION_FRACTION, seed=0):
+    """Row indices (fit, validation): `validation_fraction` of each class held out at random.
+
+    Classes with fewer than 2 rows stay wholly in the fit part.
+    """
+    rng = np.random.RandomState(seed)
+    fit, val = [], []
+    for label in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        held_out = int(round(validation_fraction * len(rows))) if len(rows) >= 2 else 0
+        held_out = min(max(held_out, 1 if len(rows) >= 2 else 0), len(rows) - 1)
+        val.extend(rows[:held_out])
+        fit.extend(rows[held_out:])
+    return np.sort(np.array(fit, np.int64)), np.sort(np.array(val, np.int64))
+
+
+def select_l2(features, labels, num_classes, grid=L2_GRID, validation_fraction=VALIDATION_FRACTION, seed=0,
+              max_iterations=1000):
     """The L2 weight from `grid` with the best top-1 on a held-out part of the training features.
 
-    A fixed random `validation_fraction` of the rows is held out; ties go to the
-    larger weight. Returns (l2, {l2: validation top-1}).
+    A fixed random `validation_fraction` of each class is held out (`held_out_split`);
+    ties go to the larger weight. With fewer than 10 held-out rows there is
+    nothing to choose on: the middle of the grid is returned with no scores.
+    Returns (l2, {l2: validation top-1}).
     """
-    order = np.random.RandomState(seed).permutation(len(features))
-    held_out = max(1, int(round(validation_fraction * len(features))))
-    val, fit = order[:held_out], order[held_out:]
+    ordered = sorted(grid, reverse=True)
+    labels = np.asarray(labels)
+    fit, val = held_out_split(labels, validation_fraction, seed)
+    if len(val) < 10:
+        return ordered[len(ordered) // 2], {}
     fit_x, val_x = standardize(features[fit], features[val])
     scores = {}
-    for l2 in sorted(grid, reverse=True):
-        classifier = train_softmax_classifier(fit_x, labels[fit], num_classes, l2)
+    for l2 in ordered:
+        classifier = train_softmax_classifier(fit_x, labels[fit], num_classes, l2, max_iterations)
         scores[l2] = top_k_accuracy(classifier(val_x).numpy(), labels[val])["top1"]
     best = max(scores.values())
-    return next(l2 for l2 in sorted(grid, reverse=True) if scores[l2] == best), scores
+    return next(l2 for l2 in ordered if scores[l2] == best), scores
 
 
 def linear_probe(encoder, train_images, train_labels, test_images, test_labels, l2=None,
@@ -108,7 +129,7 @@ def linear_probe(encoder, train_images, train_labels, test_images, test_labels, 
     train_x, train_y, test_x, test_y, num_classes = labelled_features(
         encoder, train_images, train_labels, test_images, test_labels, feature_batch_size, num_classes)
     if l2 is None:
-        l2, _ = select_l2(train_x, train_y, num_classes)
+        l2, _ = select_l2(train_x, train_y, num_classes, max_iterations=max_iterations)
     train_x, test_x = standardize(train_x, test_x)
     classifier = train_softmax_classifier(train_x, train_y, num_classes, l2, max_iterations)
     logits = classifier.predict(test_x, batch_size=4096, verbose=0)
