@@ -15,14 +15,13 @@ import numpy as np
 
 
 def raw_pixel_baselines(train, test):
-    from sklearn.linear_model import LogisticRegression
-
+    """The linear probe (same protocol as for encoders) and kNN on raw pixels in [0, 1]."""
     from sslzoo import evaluation
 
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
-    logistic = LogisticRegression(max_iter=2000, C=0.125).fit(flat(train[0]), train[1])
+    linear = evaluation.linear_probe(None, flat(train[0]), train[1], flat(test[0]), test[1])
     knn = evaluation.knn(None, flat(train[0]), train[1], flat(test[0]), test[1])
-    return {"raw_pixels_logistic_top1": float(logistic.score(flat(test[0]), test[1])),
+    return {"raw_pixels_linear_probe_top1": linear["top1"], "raw_pixels_linear_probe_l2": linear["l2"],
             "raw_pixels_knn_top1": knn["top1"]}
 
 

@@ -60,7 +60,7 @@ def random_batch(name, batch, size):
     return tf.data.Dataset.from_tensors(views).repeat()
 
 
-class _StepClock(keras.callbacks.Callback):
+class StepClock(keras.callbacks.Callback):
     """Wall time from the start of batch `first` to the end of the last batch."""
 
     def __init__(self, first):
@@ -87,7 +87,7 @@ def time_steps(name, batch, size, jit_compile, warmup, steps, dtype_policy="floa
         model = build(name, size)
     optimizer = precision.loss_scaled(keras.optimizers.SGD(0.1, momentum=0.9), dtype_policy)
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
-    clock = _StepClock(first=warmup)
+    clock = StepClock(first=warmup)
     model.fit(random_batch(name, batch, size), epochs=1, steps_per_epoch=warmup + steps, verbose=0,
               shuffle=False, callbacks=[clock])
     return (clock.end - clock.start) / steps
