@@ -30,8 +30,10 @@ STEPS_PER_EPOCH = 2
 # Kept small: with these digits, SimCLR's 3rd and 4th batches open a 1e-3 gap
 # between 2 workers and one process within 4 steps (the first two stay within
 # 2e-6; MoCo v2, whose head has no BatchNorm, stays within 2e-6 over 8 steps).
-# Suspected cause: Keras' synchronized BatchNorm takes the variance as
-# E[x^2] - E[x]^2, whose float32 cancellation differs between split and whole batches.
+# Not the variance formula: sslzoo's BatchNorm now takes the global variance in two
+# passes (mean first), yet 4 steps per epoch (8 in all) still end 3.7e-4 apart
+# (session 2). Still to find: float32 rounding growing through 16-row batch
+# statistics, or something in the cross-worker path.
 LEARNING_RATE = 0.02
 PREEMPTED_EXIT_CODE = 75
 PROCESS_TIMEOUT_S = 150
