@@ -1,5 +1,6 @@
 """sslzoo-train and sslzoo-eval end to end on a tiny budget, including resume after a kill."""
 import csv
+import glob
 import json
 import os
 import signal
@@ -14,11 +15,15 @@ COMMON = ["--preset=simclr_digits", f"--override={TINY}", "--max_examples=256", 
           "--verbose=2", "--strategy=default"]
 
 
+EPOCHS = 4
+
+
 def train_command(model_dir, epochs):
     return [sys.executable, "-m", "sslzoo.train.pretrain", *COMMON, f"--epochs={epochs}", f"--model_dir={model_dir}"]
 
 
 def epochs_logged(model_dir):
+    """Epoch indices in history.csv, in file order (a rerun epoch appears twice)."""
     path = os.path.join(model_dir, "history.csv")
     if not os.path.exists(path):
         return []
@@ -26,37 +31,56 @@ def epochs_logged(model_dir):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+def epochs_backed_up(model_dir):
+    """How many epochs the run's BackupAndRestore has saved (0 before the first)."""
+    for path in glob.glob(os.path.join(model_dir, "backup", "*", "training_metadata.json")):
+        try:
+            with open(path) as f:
+                return int(json.load(f)["epoch"])
+        except (OSError, ValueError, KeyError):
+            return 0  # being written
+    return 0
+
+
 @pytest.fixture(scope="module")
 def resumed_run(tmp_path_factory):
-    """Starts a 3-epoch run, kills it (SIGKILL) after its first epoch, reruns it."""
+    """Starts a 4-epoch run, kills it (SIGKILL) once an epoch is backed up, reruns it.
+
+    Returns (model_dir, the rerun's output, epochs backed up at the kill, epochs logged then).
+    """
     model_dir = str(tmp_path_factory.mktemp("train"))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    first = subprocess.Popen(train_command(model_dir, 3), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    first = subprocess.Popen(train_command(model_dir, EPOCHS), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env=env)
     deadline = time.time() + 400
-    while not epochs_logged(model_dir) and time.time() < deadline and first.poll() is None:
-        time.sleep(0.2)
+    while not epochs_backed_up(model_dir) and time.time() < deadline and first.poll() is None:
+        time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first_output = first.communicate()[0].decode()
-    assert epochs_logged(model_dir) == [0], f"the first run did not stop after one epoch:\n{first_output[-3000:]}"
-    second = subprocess.run(train_command(model_dir, 3), capture_output=True, text=True, env=env, timeout=600)
+    saved, logged = epochs_backed_up(model_dir), epochs_logged(model_dir)
+    assert 1 <= saved < EPOCHS, f"the first run was not stopped between epochs:\n{first_output[-3000:]}"
+    second = subprocess.run(train_command(model_dir, EPOCHS), capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-5000:]
-    return model_dir, second.stdout + second.stderr
+    return model_dir, second.stdout + second.stderr, saved, logged
 
 
 def test_resume_continues_from_the_interrupted_epoch(resumed_run):
-    model_dir, output = resumed_run
-    assert epochs_logged(model_dir) == [0, 1, 2]
-    assert "Epoch 1/3" not in output, "the rerun trained the first epoch again"
-    assert "Epoch 2/3" in output and "Epoch 3/3" in output
+    model_dir, output, saved, logged_at_kill = resumed_run
+    # Every epoch the backup holds was logged before the kill (the backup is the last callback).
+    assert set(range(saved)) <= set(logged_at_kill)
+    assert sorted(set(epochs_logged(model_dir))) == list(range(EPOCHS))
+    for epoch in range(1, saved + 1):
+        assert f"Epoch {epoch}/{EPOCHS}" not in output, f"the rerun trained epoch {epoch} again"
+    assert all(f"Epoch {epoch}/{EPOCHS}" in output for epoch in range(saved + 1, EPOCHS + 1))
 
 
 def test_report_plots_checkpoint_and_export_are_written(resumed_run):
-    model_dir, _ = resumed_run
+    model_dir = resumed_run[0]
     with open(os.path.join(model_dir, "report.json")) as f:
         report = json.load(f)
     for key in ("linear_probe_top1", "knn_top1", "epochs", "train_seconds", "images_per_second"):
         assert key in report, key
-    assert report["epochs"] == 3
+    assert report["epochs"] == EPOCHS
     assert 0.1 < report["linear_probe_top1"] <= 1.0  # above chance on 10 classes
     for name in ("loss.png", "probe_accuracy.png", "embedding_map.png", "model.keras"):
         path = os.path.join(model_dir, name)
@@ -66,7 +90,7 @@ def test_report_plots_checkpoint_and_export_are_written(resumed_run):
 
 
 def test_eval_program_on_the_trained_model(resumed_run, tmp_path):
-    model_dir, _ = resumed_run
+    model_dir = resumed_run[0]
     output = tmp_path / "eval.json"
     proc = subprocess.run([sys.executable, "-m", "sslzoo.train.evaluate", f"--model={model_dir}",
                            "--max_examples=256", "--protocols=linear,knn", f"--output={output}"],

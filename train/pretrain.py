@@ -68,16 +68,18 @@ def train_callbacks(model_dir, task_callbacks):
 
     throughput = Throughput()
     backup = distribute.ConsistentBackupAndRestore(distribute.backup_dir(os.path.join(model_dir, "backup")))
+    # Order matters: the task's callbacks (the online probe) add to the epoch's logs
+    # before TensorBoard and the CSV log record them, and the backup comes last, so an
+    # epoch it has saved is always in the history too (a kill between the two reruns
+    # that epoch, and `read_history` keeps its last row).
     if not distribute.is_chief():
-        return throughput, [backup, *task_callbacks, throughput]
-    # Order matters: the task's callbacks (the online probe) add to the epoch's
-    # logs before TensorBoard and the CSV log record them.
+        return throughput, [*task_callbacks, throughput, backup]
     return throughput, [
-        backup,
         *task_callbacks,
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
         keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
         throughput,
+        backup,
     ]
 
 
