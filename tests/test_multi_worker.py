@@ -27,13 +27,11 @@ OBJECTIVES = ("simclr", "moco_v2")
 GLOBAL_BATCH = 16
 EPOCHS = 2
 STEPS_PER_EPOCH = 2
-# Kept small: with these digits, SimCLR's 3rd and 4th batches open a 1e-3 gap
-# between 2 workers and one process within 4 steps (the first two stay within
-# 2e-6; MoCo v2, whose head has no BatchNorm, stays within 2e-6 over 8 steps).
-# Not the variance formula: sslzoo's BatchNorm now takes the global variance in two
-# passes (mean first), yet 4 steps per epoch (8 in all) still end 3.7e-4 apart
-# (session 2). Still to find: float32 rounding growing through 16-row batch
-# statistics, or something in the cross-worker path.
+# Kept small: 2 workers and one process sum in different orders, so they differ by
+# float32 rounding from the first step (<= 2e-6 after 4 steps), and training amplifies
+# that: 8 steps end 3.7e-4 apart. It is not a distribution error: one process trained
+# twice, from weights 1e-7 apart in relative terms, ends as far apart after 8 steps
+# (3.7e-4; `bench/rounding_sensitivity.py`) and as close after 4 (2.4e-6).
 LEARNING_RATE = 0.02
 PREEMPTED_EXIT_CODE = 75
 PROCESS_TIMEOUT_S = 150
