@@ -114,14 +114,18 @@ def test_select_l2_uses_held_out_training_rows_and_breaks_ties_upwards():
     assert max(noise_scores.values()) < 0.3
 
 
-def test_held_out_split_is_stratified_and_small_data_falls_back():
+def test_select_l2_holds_out_each_class_and_small_data_falls_back():
     module = linear_probe_module()
-    labels = np.array([0] * 10 + [1] * 5 + [2])
-    fit, val = module.held_out_split(labels)
-    assert sorted(np.concatenate([fit, val])) == list(range(16))
-    assert np.bincount(labels[val], minlength=3).tolist() == [2, 1, 0]  # 20% of each, the singleton kept
-    l2, scores = module.select_l2(np.random.RandomState(0).rand(16, 3), labels, 3)
-    assert scores == {} and l2 in module.L2_GRID  # 3 held-out rows: nothing to choose on
+    rng = np.random.RandomState(0)
+    labels = np.repeat(np.arange(3), [30, 20, 10])
+    features = rng.randn(60, 4) + labels[:, None]
+    l2, scores = module.select_l2(features, labels, 3)
+    assert set(scores) == set(module.L2_GRID) and scores[l2] == max(scores.values())
+    # 20% of 30 / 20 / 10 rows = 12 held out; every score is a multiple of 1/12.
+    assert all(abs(score * 12 - round(score * 12)) < 1e-9 for score in scores.values())
+    # A singleton class cannot give a held-out row: nothing to choose on.
+    l2, scores = module.select_l2(rng.rand(16, 3), np.array([0] * 10 + [1] * 5 + [2]), 3)
+    assert scores == {} and l2 == sorted(module.L2_GRID)[len(module.L2_GRID) // 2]
 
 
 def test_knn_matches_independent_weighted_vote(digit_features):

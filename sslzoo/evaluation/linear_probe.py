@@ -11,6 +11,7 @@ import numpy as np
 import scipy.optimize
 import tensorflow as tf
 
+from sslzoo.data.sampling import label_fraction
 from sslzoo.evaluation.features import labelled_features, standardize, top_k_accuracy
 
 # The L2 weights tried when `l2=None` (sklearn's C = 1 / (2 * l2 * N)).
@@ -70,36 +71,25 @@ def train_softmax_classifier(features, labels, num_classes, l2=1e-4, max_iterati
     return classifier
 
 
-def held_out_split(labels, validation_fraction=VALIDATION_FRACTION, seed=0):
-    """Row indices (fit, validation): `validation_fraction` of each class held out at random.
-
-    Classes with fewer than 2 rows stay wholly in the fit part.
-    """
-    rng = np.random.RandomState(seed)
-    fit, val = [], []
-    for label in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == label))
-        held_out = int(round(validation_fraction * len(rows))) if len(rows) >= 2 else 0
-        held_out = min(max(held_out, 1 if len(rows) >= 2 else 0), len(rows) - 1)
-        val.extend(rows[:held_out])
-        fit.extend(rows[held_out:])
-    return np.sort(np.array(fit, np.int64)), np.sort(np.array(val, np.int64))
-
-
 def select_l2(features, labels, num_classes, grid=L2_GRID, validation_fraction=VALIDATION_FRACTION, seed=0,
               max_iterations=1000):
     """The L2 weight from `grid` with the best top-1 on a held-out part of the training features.
 
-    A fixed random `validation_fraction` of each class is held out (`held_out_split`);
-    ties go to the larger weight. With fewer than 10 held-out rows there is
-    nothing to choose on: the middle of the grid is returned with no scores.
-    Returns (l2, {l2: validation top-1}).
+    A fixed random `validation_fraction` of each class is held out
+    (`sslzoo.data.label_fraction`); ties go to the larger weight. When some class
+    is too small to give a held-out row, or fewer than 10 rows are held out,
+    there is nothing to choose on: the middle of the grid is returned with no
+    scores. Returns (l2, {l2: validation top-1}).
     """
     ordered = sorted(grid, reverse=True)
     labels = np.asarray(labels)
-    fit, val = held_out_split(labels, validation_fraction, seed)
+    try:
+        val = label_fraction(labels, validation_fraction, seed)
+    except ValueError:  # a class would hold out no row
+        val = np.zeros((0,), np.int64)
     if len(val) < 10:
         return ordered[len(ordered) // 2], {}
+    fit = np.setdiff1d(np.arange(len(labels)), val)
     fit_x, val_x = standardize(features[fit], features[val])
     scores = {}
     for l2 in ordered:
