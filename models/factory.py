@@ -51,7 +51,13 @@ def build_objective(preset, encoder=None):
 
 
 def build_augment(preset, seed=None):
-    """The preset's view generator: `SimCLRAugment` (two views) or `MultiCrop`."""
+    """The preset's view generator: `SimCLRAugment` (two views) or `MultiCrop`.
+
+    A multicrop spec may name `local_size` (default: the preset's `image_size`).
+    Its `crop_area` (low, high) gives the global crops (max(0.14, low), high) and
+    the local crops (max(0.05, low / 2), max(0.14, low)): SwAV's (0.14, 1) and
+    (0.05, 0.14) for low = 0.08.
+    """
     spec = dict(preset["augment"])
     kind, recipe = spec.pop("kind"), spec.pop("recipe")
     if recipe not in AUGMENT_RECIPES:
@@ -62,13 +68,14 @@ def build_augment(preset, seed=None):
         return augment.SimCLRAugment(size, **kwargs)
     if kind == "multicrop":
         crop_area = kwargs.pop("crop_area")
+        local_size = kwargs.pop("local_size", size)
         for per_view in ("blur_prob", "solarize_prob"):
             value = kwargs.get(per_view)
             if isinstance(value, (tuple, list)):
                 kwargs[f"local_{per_view}"] = value[-1]
         local_area = (max(0.05, crop_area[0] / 2), max(0.14, crop_area[0]))
         global_area = (max(0.14, crop_area[0]), crop_area[1])
-        return augment.MultiCrop(size, size, global_area=global_area, local_area=local_area, **kwargs)
+        return augment.MultiCrop(size, local_size, global_area=global_area, local_area=local_area, **kwargs)
     raise ValueError(f"Unknown augmentation kind {kind!r}; known: simclr, multicrop")
 
 

@@ -119,7 +119,8 @@ PRESETS = {
     ),
     "swav_cifar10": _preset(
         _CIFAR_COMMON, objective="swav",
-        augment={"kind": "multicrop", "recipe": "cifar", "num_local": 6},
+        # 2 x 32 + 6 x 16 crops (the 224 / 96 ratio of the paper's ImageNet multi-crop).
+        augment={"kind": "multicrop", "recipe": "cifar", "num_local": 6, "local_size": 16},
         objective_args={"num_prototypes": 3000, "temperature": 0.1, "epsilon": 0.05,
                         "freeze_prototypes_steps": 195, "projector": {"hidden_dims": [2048], "output_dim": 128}},
         optimizer={"name": "lars", "base_learning_rate": 0.6, "scaling": "linear", "weight_decay": 1e-6},
@@ -153,7 +154,7 @@ PRESETS = {
     ),
     "swav_imagenet": _preset(
         _IMAGENET_COMMON, objective="swav", batch_size=4096, epochs=800,
-        augment={"kind": "multicrop", "recipe": "imagenet", "num_local": 6},
+        augment={"kind": "multicrop", "recipe": "imagenet", "num_local": 6, "local_size": 96},  # 2x224 + 6x96
         objective_args={"num_prototypes": 3000, "temperature": 0.1, "epsilon": 0.05,
                         "freeze_prototypes_steps": 313, "projector": {"hidden_dims": [2048], "output_dim": 128}},
         optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-6},

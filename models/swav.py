@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from sslzoo import heads, losses, replica
+from sslzoo import backbones, heads, losses, replica
 from sslzoo.models.base import SSLModel, build_layer, serialize
 from sslzoo.models.metrics import code_entropy
 
@@ -21,9 +21,10 @@ class SwAV(SSLModel):
     `queue_length > 0`, the projections of the global crops (gathered from all
     replicas) are kept in a queue per global crop; from `queue_start_step` on,
     once the queue is full, its rows join each global crop's Sinkhorn
-    normalisation (small batches then still spread over all prototypes). Crops of a size
-    other than the encoder's input need an encoder built for any size
-    (`input_shape=(None, None, 3)`).
+    normalisation (small batches then still spread over all prototypes). Crops
+    may be smaller than the encoder's fixed input: they run through
+    `sslzoo.backbones.any_size(encoder)`, the same layers taking any size, while
+    `model.encoder` keeps its fixed input for evaluation and export.
 
     Args:
       encoder: `keras.Model`, images -> h (B, F).
@@ -60,6 +61,9 @@ class SwAV(SSLModel):
         embedding_dim = build_layer(self.projector, (None, self.representation_dim))[-1]
         self.prototypes = heads.Prototypes(self.num_prototypes, name="prototypes")
         build_layer(self.prototypes, (None, embedding_dim))
+        # Not tracked: it holds no variable of its own, and tracking it would save the
+        # encoder's weights twice.
+        object.__setattr__(self, "crop_encoder", backbones.any_size(encoder))
         self.queue = None
         if self.queue_length:
             self.queue = self.add_weight(shape=(self.num_global, self.queue_length, embedding_dim),
@@ -80,18 +84,18 @@ class SwAV(SSLModel):
         projections = []
         for start, end in groups:
             self._check_crop_size(crops[start], start)
-            h = self.encoder(tf.concat(crops[start:end], 0), training=training)
+            h = self.crop_encoder(tf.concat(crops[start:end], 0), training=training)
             z = tf.math.l2_normalize(self.projector(h, training=training), axis=-1)
             projections.extend(tf.split(z, end - start))
         return projections
 
     def _check_crop_size(self, crop, index):
-        expected = tuple(self.encoder.input_shape[1:3])
+        expected = tuple(self.crop_encoder.input_shape[1:3])
         seen = tuple(crop.shape[1:3])
         if None not in expected and seen != expected:
             raise ValueError(
-                f"SwAV crop {index} has size {seen} but the encoder takes {expected}; build the encoder "
-                "with input_shape=(None, None, 3) to train on crops of several sizes."
+                f"SwAV crop {index} has size {seen} but the encoder takes {expected}, and it is not a "
+                "functional model that sslzoo.backbones.any_size can rebuild for any crop size."
             )
 
     def compute_objective(self, data, training):

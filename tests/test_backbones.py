@@ -125,3 +125,27 @@ def test_small_cnn_and_get():
 def test_bad_arguments_raise(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_any_size_shares_every_variable_and_takes_smaller_images():
+    encoder = backbones.resnet18(input_shape=(16, 16, 3), stem="cifar", width=0.125)
+    free = backbones.any_size(encoder)
+    assert encoder.input_shape == (None, 16, 16, 3) and free.input_shape == (None, None, None, 3)
+    assert [id(v) for v in free.weights] == [id(v) for v in encoder.weights]
+    images = _images(3, 16)
+    np.testing.assert_array_equal(free(images, training=False), encoder(images, training=False))
+    assert free(_images(3, 8), training=False).shape == (3, 64)
+    # A training step through the rebuilt graph moves the fixed-size encoder's weights.
+    before = encoder.get_layer("stem_conv").kernel.numpy().copy()
+    optimizer = keras.optimizers.SGD(0.1)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(free(_images(3, 8), training=True) ** 2)
+    optimizer.apply(tape.gradient(loss, free.trainable_weights), free.trainable_weights)
+    assert np.abs(encoder.get_layer("stem_conv").kernel.numpy() - before).max() > 0
+
+
+def test_any_size_returns_a_free_size_encoder_itself():
+    encoder = backbones.small_cnn(input_shape=(None, None, 3), widths=(4,))
+    assert backbones.any_size(encoder) is encoder

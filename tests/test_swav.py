@@ -65,3 +65,25 @@ def test_queue_fills_with_projections_and_is_then_used(digits):
     plain = models.SwAV.from_config({**model.get_config(), "queue_length": 0})
     plain.set_weights([w for w, v in zip(model.get_weights(), model.weights) if "queue" not in v.path])
     assert abs(with_queue - float(plain.compute_objective(batch, training=False)["loss"])) > 1e-4
+
+
+def test_local_crops_smaller_than_the_encoder_input(digits, tmp_path):
+    # The encoder takes 16x16 (as it is evaluated and exported); local crops are 8x8.
+    encoder = harness.tiny_encoder()
+    model = models.SwAV(encoder, projector=heads.ProjectionHead((16,), 8), num_prototypes=6)
+    view_1, view_2 = harness.fixed_views(digits[0][:16])
+    batch = (view_1, view_2, view_1[:, ::2, ::2], view_2[:, 1::2, 1::2])
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    before = [w.numpy().copy() for w in encoder.trainable_weights]
+    history = model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.encoder is encoder and encoder.input_shape == (None, 16, 16, 3)
+    assert all(np.abs(w.numpy() - b).max() > 0 for w, b in zip(encoder.trainable_weights, before))
+    # The crop encoder is not a second copy of the weights in the saved model.
+    assert len({id(v) for v in model.weights}) == len(model.weights)
+    path = str(tmp_path / "swav.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.encoder(view_1, training=False), encoder(view_1, training=False),
+                               rtol=1e-5, atol=1e-6)
+    assert loaded.crop_encoder.input_shape == (None, None, None, 3)

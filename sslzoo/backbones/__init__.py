@@ -3,6 +3,7 @@
     encoder = sslzoo.backbones.resnet18(input_shape=(32, 32, 3), stem="cifar")
     encoder = sslzoo.backbones.get("small_cnn", input_shape=(28, 28, 3))
 """
+from sslzoo.backbones.common import any_size
 from sslzoo.backbones.resnet import resnet, resnet18, resnet34, resnet50
 from sslzoo.backbones.small_cnn import small_cnn
 
@@ -21,4 +22,4 @@ def get(name, **kwargs):
     return BACKBONES[name](**kwargs)
 
 
-__all__ = ["BACKBONES", "get", "resnet", "resnet18", "resnet34", "resnet50", "small_cnn"]
+__all__ = ["BACKBONES", "any_size", "get", "resnet", "resnet18", "resnet34", "resnet50", "small_cnn"]

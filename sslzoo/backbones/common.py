@@ -23,6 +23,28 @@ def check_image_shape(input_shape, argument="input_shape"):
     return shape
 
 
+def any_size(encoder):
+    """`encoder`'s layers (the same weights) rebuilt to take (B, H, W, C) images of any H, W.
+
+    Multi-crop objectives (SwAV, DINO) train on crops smaller than the
+    encoder's fixed input; evaluation and export keep the fixed-size encoder.
+    An encoder whose input already has free sides, or one that is not a
+    functional model, is returned as is.
+
+    Args:
+      encoder: `keras.Model`, (B, S, S, C) -> (B, F).
+    Returns:
+      `keras.Model` (B, None, None, C) -> (B, F) sharing every variable with `encoder`.
+    """
+    shape = encoder.input_shape
+    if not isinstance(shape, tuple) or len(shape) != 4 or shape[1:3] == (None, None):
+        return encoder
+    if not isinstance(encoder, keras.src.models.Functional):  # a subclassed model has no graph to rebuild
+        return encoder
+    images = keras.Input(shape=(None, None, shape[-1]), name="images")
+    return keras.models.clone_model(encoder, input_tensors=images, clone_function=lambda layer: layer)
+
+
 def imagenet_normalization(name="imagenet_normalization"):
     """A fixed (non-adapted) layer mapping x -> (x - mean) / std per channel, (B, H, W, 3)."""
     return keras.layers.Normalization(
