@@ -56,7 +56,7 @@ def build_augment(preset, seed=None):
     A multicrop spec may name `local_size` (default: the preset's `image_size`).
     Its `crop_area` (low, high) gives the global crops (max(0.14, low), high) and
     the local crops (max(0.05, low / 2), max(0.14, low)): SwAV's (0.14, 1) and
-    (0.05, 0.14) for low = 0.08.
+    (0.05, 0.14) for low = 0.08. `global_area` and `local_area` fields replace these.
     """
     spec = dict(preset["augment"])
     kind, recipe = spec.pop("kind"), spec.pop("recipe")
@@ -73,8 +73,8 @@ def build_augment(preset, seed=None):
             value = kwargs.get(per_view)
             if isinstance(value, (tuple, list)):
                 kwargs[f"local_{per_view}"] = value[-1]
-        local_area = (max(0.05, crop_area[0] / 2), max(0.14, crop_area[0]))
-        global_area = (max(0.14, crop_area[0]), crop_area[1])
+        local_area = kwargs.pop("local_area", (max(0.05, crop_area[0] / 2), max(0.14, crop_area[0])))
+        global_area = kwargs.pop("global_area", (max(0.14, crop_area[0]), crop_area[1]))
         return augment.MultiCrop(size, local_size, global_area=global_area, local_area=local_area, **kwargs)
     raise ValueError(f"Unknown augmentation kind {kind!r}; known: simclr, multicrop")
 

@@ -59,3 +59,17 @@ def test_preset_augment_fields_override_the_recipe():
     augmenter = factory.build_augment(preset)
     assert tuple(augmenter.crop_area) == (0.5, 1.0)
     assert augmenter.flip_prob == 0.0  # the rest of the digits recipe stays
+
+
+def test_multicrop_spec_sets_local_size_and_areas(digits):
+    preset = presets.get("swav_digits")
+    preset["augment"] = {"kind": "multicrop", "recipe": "digits", "num_local": 3, "local_size": 12,
+                         "crop_area": [0.5, 1.0], "local_area": [0.3, 0.6]}
+    augmenter = factory.build_augment(preset, seed=0)
+    assert tuple(augmenter.global_area) == (0.5, 1.0) and tuple(augmenter.local_area) == (0.3, 0.6)
+    crops = augmenter(digits[0][:4, :, :, None])
+    assert [tuple(c.shape) for c in crops] == [(4, 28, 28, 3)] * 2 + [(4, 12, 12, 3)] * 3
+    # Without the fields the areas follow crop_area: SwAV's (0.14, 1) and (0.05, 0.14) at 0.08.
+    imagenet = factory.build_augment(presets.get("swav_imagenet"))
+    assert tuple(imagenet.global_area) == (0.14, 1.0) and tuple(imagenet.local_area) == (0.05, 0.14)
+    assert (imagenet.global_size, imagenet.local_size, imagenet.num_local) == (224, 96, 6)
