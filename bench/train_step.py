@@ -35,9 +35,8 @@ def head(output_dim=128, **kwargs):
 
 def build(name, size):
     """The objective `name` on a ResNet-18 CIFAR-stem encoder for size x size images."""
-    # SwAV's local crops are smaller: its encoder takes any size.
-    input_shape = (None, None, 3) if name == "swav" else (size, size, 3)
-    encoder = backbones.resnet18(input_shape=input_shape, stem="cifar")
+    # SwAV runs its smaller local crops through backbones.any_size(encoder).
+    encoder = backbones.resnet18(input_shape=(size, size, 3), stem="cifar")
     if name == "simclr":
         return models.SimCLR(encoder, projector=head(), temperature=0.1)
     if name == "moco_v2":

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import keras
+import tensorflow as tf
 from sslzoo import backbones
 
 # torchvision's published totals (docs "Num Params") minus the 1000-way fc layer.
@@ -138,8 +139,6 @@ def test_any_size_shares_every_variable_and_takes_smaller_images():
     # A training step through the rebuilt graph moves the fixed-size encoder's weights.
     before = encoder.get_layer("stem_conv").kernel.numpy().copy()
     optimizer = keras.optimizers.SGD(0.1)
-    import tensorflow as tf
-
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(free(_images(3, 8), training=True) ** 2)
     optimizer.apply(tape.gradient(loss, free.trainable_weights), free.trainable_weights)
