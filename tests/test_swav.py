@@ -79,7 +79,8 @@ def test_local_crops_smaller_than_the_encoder_input(digits, tmp_path):
     assert np.isfinite(history.history["loss"][0])
     assert model.encoder is encoder and encoder.input_shape == (None, 16, 16, 3)
     assert all(np.abs(w.numpy() - b).max() > 0 for w, b in zip(encoder.trainable_weights, before))
-    # The crop encoder is not a second copy of the weights in the saved model.
+    # The crop encoder is not tracked, so its (shared) weights are not saved a second time.
+    assert all(layer is not model.crop_encoder for layer in model._flatten_layers())
     assert len({id(v) for v in model.weights}) == len(model.weights)
     path = str(tmp_path / "swav.keras")
     model.save(path)
