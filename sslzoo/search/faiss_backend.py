@@ -1,0 +1,245 @@
+"""faiss-cpu backend: the index type chosen by size and memory, search parameters tuned to a recall.
+
+Choice (`choose_factory`), on unit vectors with inner product:
+
+- fewer than `EXACT_LIMIT` (10,000) vectors: "Flat", exact brute force;
+- otherwise, when the graph fits the memory budget: "HNSW32" (vectors plus
+  ~2*M int32 neighbours per vector), searched with the smallest `efSearch`
+  that reaches `target_recall` on probe queries (`tune`);
+- when it does not fit: "IVF{nlist},PQ{m}" (m bytes per vector, nlist ~ 4 sqrt(N)),
+  `nprobe` tuned the same way; recall is then bounded by the quantisation.
+
+Any faiss factory string overrides the choice (`factory="IVF1024,Flat"`).
+HNSW cannot delete in place: removed ids are kept as tombstones and filtered
+from over-fetched results until the owner rebuilds.
+"""
+import math
+
+import numpy as np
+
+from sslzoo.search.backends import Backend, check_k, check_vectors, register_backend
+
+EXACT_LIMIT = 10_000
+HNSW_M = 32
+TUNE_QUERIES = 200
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("the faiss backend needs faiss-cpu: pip install faiss-cpu") from error
+    return faiss
+
+
+def estimate_bytes(factory, n, dim):
+    """Rough resident size in bytes of `n` vectors of width `dim` in a factory-string index."""
+    vectors = n * dim * 4
+    if factory == "Flat":
+        return vectors
+    if factory.startswith("HNSW"):
+        m = int(factory[4:].split(",")[0] or HNSW_M)
+        return vectors + n * (2 * m * 4 + 16)
+    if ",PQ" in factory:
+        code = int(factory.split(",PQ")[1].split("x")[0])
+        return n * (code + 8) + dim * 4 * _nlist(n)
+    return vectors + n * 8
+
+
+def _nlist(n):
+    """IVF lists for n vectors: ~4 sqrt(n), a power of two, at least 16, with >= 39 points each."""
+    target = 4 * math.sqrt(max(n, 1))
+    nlist = 2 ** int(round(math.log2(max(target, 16))))
+    return int(max(16, min(nlist, max(16, n // 39))))
+
+
+def _pq_bytes(dim):
+    """PQ code size: the largest of 64, 32, 16, 8 dividing `dim` with >= 2 dims per byte... else 8."""
+    for m in (64, 32, 16, 8, 4):
+        if dim % m == 0 and dim // m >= 2:
+            return m
+    return 1
+
+
+def choose_factory(n, dim, memory_bytes=None):
+    """The faiss factory string for `n` unit vectors of width `dim` under `memory_bytes`.
+
+    Args:
+      n: number of vectors to index.
+      dim: vector width D.
+      memory_bytes: budget for the index, or None (no limit).
+    Returns:
+      "Flat", "HNSW32" or "IVF{nlist},PQ{m}".
+    """
+    if n < EXACT_LIMIT:
+        return "Flat"
+    hnsw = f"HNSW{HNSW_M}"
+    if memory_bytes is None or estimate_bytes(hnsw, n, dim) <= memory_bytes:
+        return hnsw
+    return f"IVF{_nlist(n)},PQ{_pq_bytes(dim)}"
+
+
+def probe_queries(vectors, count=TUNE_QUERIES, seed=0):
+    """Queries shaped like real ones: normalised midpoints of random pairs of stored vectors."""
+    rng = np.random.default_rng(seed)
+    a = vectors[rng.integers(0, len(vectors), count)]
+    b = vectors[rng.integers(0, len(vectors), count)]
+    mid = a + b
+    return mid / np.maximum(np.linalg.norm(mid, axis=1, keepdims=True), 1e-12)
+
+
+@register_backend("faiss")
+class FaissBackend(Backend):
+    """faiss index on unit vectors, inner product.
+
+    Args:
+      dim: vector width D.
+      factory: faiss factory string, or None to choose by size and memory at first add.
+      memory_bytes: memory budget for `choose_factory`.
+      target_recall: recall@10 against exact that `tune` aims for (approximate types).
+      threads: faiss OpenMP threads (None: faiss's default).
+    """
+
+    native_suffix = ".faiss"
+
+    def __init__(self, dim, factory=None, memory_bytes=None, target_recall=0.95, threads=None,
+                 search_params=None):
+        super().__init__(dim)
+        if factory is not None and not isinstance(factory, str):
+            raise ValueError(f"`factory` must be a faiss factory string or None, got {factory!r}")
+        self.factory = factory
+        self.memory_bytes = memory_bytes
+        self.target_recall = float(target_recall)
+        self.search_params = dict(search_params or {})
+        self._index = None
+        self._dead = set()
+        if threads is not None:
+            _faiss().omp_set_num_threads(int(threads))
+
+    # ----------------------------------------------------------------- build
+    def _create(self, vectors):
+        faiss = _faiss()
+        self.factory = self.factory or choose_factory(len(vectors), self.dim, self.memory_bytes)
+        inner = faiss.index_factory(self.dim, self.factory, faiss.METRIC_INNER_PRODUCT)
+        if not inner.is_trained:
+            nlist = faiss.extract_index_ivf(inner).nlist
+            if len(vectors) < nlist:
+                raise ValueError(f"`vectors`: factory {self.factory!r} needs at least {nlist} vectors "
+                                 f"to train, got {len(vectors)}")
+            sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:256 * nlist]]
+            inner.train(sample)
+        is_ivf = self.factory.startswith("IVF")
+        self._index = inner if is_ivf else faiss.IndexIDMap2(inner)
+        if self.factory.startswith("HNSW"):
+            inner.hnsw.efConstruction = max(inner.hnsw.efConstruction, 80)
+
+    def add(self, vectors, ids):
+        vectors = check_vectors(vectors, self.dim)
+        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        if len(ids) != len(vectors):
+            raise ValueError(f"`ids` must have {len(vectors)} entries, got {len(ids)}")
+        if len(vectors) == 0:
+            return
+        fresh = self._index is None
+        if fresh:
+            self._create(vectors)
+        self._index.add_with_ids(vectors, ids)
+        self._dead.difference_update(ids.tolist())
+        if fresh and not self.search_params:
+            self.tune(vectors, ids)
+        self._apply_params()
+
+    # ---------------------------------------------------------------- tuning
+    def _param_name(self):
+        if self.factory.startswith("HNSW"):
+            return "efSearch", [16, 32, 64, 128, 256, 512, 1024]
+        if self.factory.startswith("IVF"):
+            nlist = _faiss().extract_index_ivf(self._index).nlist
+            return "nprobe", [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if p < nlist] + [nlist]
+        return None, []
+
+    def _apply_params(self):
+        if self._index is None:
+            return
+        faiss = _faiss()
+        space = faiss.ParameterSpace()
+        for key, value in self.search_params.items():
+            space.set_index_parameter(self._index, key, value)
+
+    def tune(self, vectors, ids, k=10):
+        """Smallest efSearch / nprobe whose recall@k on probe queries reaches `target_recall`.
+
+        Args:
+          vectors: float32 (N, D), the vectors just added, stored under `ids` (N,).
+        Exact neighbours come from brute force over `vectors`.
+        """
+        key, grid = self._param_name()
+        if key is None:
+            return self.search_params
+        queries = probe_queries(vectors)
+        k = min(k, len(vectors))
+        truth = ids[np.argpartition(-(queries @ vectors.T), k - 1, axis=1)[:, :k]]
+        for value in grid:
+            self.search_params = {key: value}
+            self._apply_params()
+            _, found = self._index.search(queries, k)
+            recall = np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth)])
+            self.achieved_recall = float(recall)
+            if recall >= self.target_recall:
+                break
+        return self.search_params
+
+    # ---------------------------------------------------------------- search
+    def search(self, queries, k):
+        queries = check_vectors(queries, self.dim, "queries")
+        k = check_k(k)
+        n = len(self)
+        if self._index is None or n == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        kk = min(k, n)
+        fetch = min(kk + len(self._dead), self._index.ntotal)
+        scores, ids = self._index.search(queries, fetch)
+        if self._dead:
+            dead = np.isin(ids, np.fromiter(self._dead, np.int64))
+            ids = np.where(dead, -1, ids)
+            scores = np.where(dead, -np.inf, scores)
+            order = np.argsort(-scores, axis=1, kind="stable")
+            ids, scores = np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
+        return scores[:, :kk].astype(np.float32), ids[:, :kk].astype(np.int64)
+
+    def remove(self, ids):
+        if self._index is None:
+            return
+        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        try:
+            self._index.remove_ids(_faiss().IDSelectorBatch(ids))
+        except RuntimeError:  # HNSW: no in-place delete
+            self._dead.update(ids.tolist())
+
+    def __len__(self):
+        return 0 if self._index is None else self._index.ntotal - len(self._dead)
+
+    def describe(self):
+        return {"backend": self.name, "factory": self.factory, "search_params": self.search_params,
+                "target_recall": self.target_recall}
+
+    @property
+    def nbytes(self):
+        return 0 if self._index is None else len(_faiss().serialize_index(self._index))
+
+    # ------------------------------------------------------------ native file
+    def save(self, path):
+        if self._index is not None and not self._dead:
+            _faiss().write_index(self._index, str(path))
+
+    def load(self, path, vectors, ids):
+        import os
+
+        faiss = _faiss()
+        if path and os.path.isfile(path):
+            index = faiss.read_index(str(path))
+            if index.ntotal == len(ids) and index.d == self.dim:
+                self._index = index
+                self._apply_params()
+                return
+        self.add(vectors, ids)
