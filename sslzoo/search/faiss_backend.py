@@ -126,7 +126,8 @@ class FaissBackend(Backend):
             if len(vectors) < nlist:
                 raise ValueError(f"`vectors`: factory {self.factory!r} needs at least {nlist} vectors "
                                  f"to train, got {len(vectors)}")
-            sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:256 * nlist]]
+            size = max(40 * nlist, min(256 * nlist, 200_000))  # faiss asks >= 39 per list
+            sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:size]]
             inner.train(sample)
         is_ivf = self.factory.startswith("IVF")
         self._index = inner if is_ivf else faiss.IndexIDMap2(inner)
