@@ -139,3 +139,15 @@ def test_synchronized_bn_option_reaches_every_bn():
 def test_bad_arguments_name_the_argument(builder, kwargs, message):
     with pytest.raises(ValueError, match=message):
         builder(**kwargs)
+
+
+def test_volume_batch_norm_matches_numpy_over_all_but_channels():
+    x = (3.0 * np.random.default_rng(2).standard_normal((2, 3, 4, 5, 6)) + 1.0).astype(np.float32)
+    layer = video.VolumeBatchNorm(momentum=0.9, epsilon=1e-5)
+    got = np.asarray(layer(x, training=True))
+    mean, var = x.mean(axis=(0, 1, 2, 3)), x.var(axis=(0, 1, 2, 3))
+    np.testing.assert_allclose(got, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(layer.moving_variance), 0.9 + 0.1 * var, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(layer(x, training=False)),
+                               (x - layer.moving_mean.numpy()) / np.sqrt(layer.moving_variance.numpy() + 1e-5),
+                               rtol=1e-4, atol=1e-4)

@@ -20,7 +20,8 @@ may be None (the default), so an exported encoder takes clips of any size.
 import keras
 import tensorflow as tf
 
-from sslzoo.backbones.common import batch_norm, conv_bn, imagenet_normalization
+from sslzoo.backbones.batch_norm import BatchNorm
+from sslzoo.backbones.common import BN_EPSILON, BN_MOMENTUM, conv_bn, imagenet_normalization
 from sslzoo.backbones.resnet import BOTTLENECK_EXPANSION, RESNET_LAYOUTS, STAGE_CHANNELS, STEMS
 
 # ----------------------------------------------------------------------------- input checks
@@ -235,6 +236,30 @@ def tsm_resnet50(**kwargs):
 # ----------------------------------------------------------------------------- 3-D pieces
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
+class VolumeBatchNorm(BatchNorm):
+    """`sslzoo.backbones.batch_norm.BatchNorm` for (B, T, H, W, C): frames folded into the batch.
+
+    Statistics over B, T, H, W are the same either way; folding to
+    (B * T, H, W, C) lets the fused (one replica) and exact two-pass (synchronized)
+    paths of `BatchNorm` run, which cuts a small (2+1)-D CNN's CPU training step
+    ~2.5x against Keras' rank-5 composition. Other ranks pass through unchanged.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if len(inputs.shape) != 5 or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        shape = tf.shape(inputs)
+        frames = tf.reshape(inputs, tf.concat([[-1], shape[2:]], 0))
+        return tf.reshape(super().call(frames, training=training), shape)
+
+
+def volume_batch_norm(name, synchronized=False):
+    """`VolumeBatchNorm` with the backbone defaults (momentum 0.9, epsilon 1e-5)."""
+    return VolumeBatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, synchronized=synchronized, name=name)
+
+
+
 def conv3d_bn(x, filters, kernel_size, strides, name, synchronized_bn=False, relu=True):
     """Conv3D ("same" padding, no bias) -> BN -> optional ReLU; (B, T, H, W, C) -> (B, T', H', W', filters)."""
     x = keras.layers.Conv3D(
@@ -242,7 +267,7 @@ def conv3d_bn(x, filters, kernel_size, strides, name, synchronized_bn=False, rel
         kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
         name=f"{name}_conv",
     )(x)
-    x = batch_norm(f"{name}_bn", synchronized=synchronized_bn)(x)
+    x = volume_batch_norm(f"{name}_bn", synchronized=synchronized_bn)(x)
     if relu:
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x
@@ -377,5 +402,5 @@ def small_video_cnn(input_shape=(None, None, None, 3), widths=(32, 64, 128), tem
     return keras.Model(video, h, name=name)
 
 
-__all__ = ["FoldTime", "SelfGating", "TemporalMeanPool", "TemporalShift", "check_video_shape", "s3d",
+__all__ = ["FoldTime", "SelfGating", "TemporalMeanPool", "TemporalShift", "VolumeBatchNorm", "check_video_shape", "s3d",
            "small_video_cnn", "temporal_shift", "tsm_resnet", "tsm_resnet18", "tsm_resnet50"]

@@ -108,12 +108,15 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     No weights; the config holds every argument, so an audio encoder that starts
     with this layer takes raw waveforms and round-trips through `.keras` files.
+    It computes in float32 unless given another `dtype`, also under a
+    mixed-precision policy (a bfloat16 waveform would lose most of its digits).
     frames = ceil(samples / frame_step), None when `samples` is None.
     """
 
     def __init__(self, sample_rate=MMV_SAMPLE_RATE, num_mel_bins=80, lower_hz=80.0, upper_hz=7600.0,
                  frame_length=MMV_FRAME_LENGTH, frame_step=MMV_FRAME_STEP, log_offset=1e-6, **kwargs):
         kwargs.setdefault("trainable", False)
+        kwargs.setdefault("dtype", "float32")  # the FFT stays float32 under a mixed-precision policy
         super().__init__(**kwargs)
         _check_arguments(sample_rate, num_mel_bins, lower_hz, upper_hz, frame_length, frame_step, log_offset)
         self.sample_rate = sample_rate
