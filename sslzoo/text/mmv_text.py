@@ -68,8 +68,6 @@ def learn_word_vocabulary(texts, size=10000, min_count=1):
     counts = Counter()
     for batch in dataset.batch(1024).map(split_words):
         counts.update(word.decode("utf-8") for word in batch.flat_values.numpy())
-    for reserved in RESERVED_WORDS:
-        counts.pop(reserved.lower(), None)
     ranked = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
     return list(RESERVED_WORDS) + ranked[:size - len(RESERVED_WORDS)]
 
