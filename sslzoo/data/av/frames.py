@@ -1,0 +1,71 @@
+"""Frames in tf.data: decode only the sampled JPEGs, crop, resize, flip, colour jitter.
+
+The same crop, flip and colour change apply to every frame of a clip, so motion is
+preserved. All randomness is stateless, drawn from one per-clip seed of shape (2,).
+"""
+import tensorflow as tf
+
+
+def _decode_crop(jpegs, window):
+    """(T,) JPEG strings, window [y, x, h, w] -> uint8 (T, h, w, 3)."""
+    return tf.map_fn(lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=3), jpegs,
+                     fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+
+
+def centre_window(height, width):
+    """The largest centred square: [y, x, side, side] int32."""
+    side = tf.minimum(height, width)
+    return tf.stack([(height - side) // 2, (width - side) // 2, side, side])
+
+
+def random_window(seed, height, width, area_range=(0.3, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)):
+    """A random resized crop's window [y, x, h, w] int32 (Inception-style)."""
+    image_size = tf.stack([height, width, 3])
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        image_size, bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seed,
+        min_object_covered=0.0, aspect_ratio_range=aspect_ratio_range, area_range=area_range,
+        max_attempts=10, use_image_if_no_bounding_boxes=True)
+    return tf.stack([begin[0], begin[1], size[0], size[1]])
+
+
+def color_jitter(frames, seed, strength, prob=0.8):
+    """Brightness, contrast, saturation, hue with SimCLR's ranges for `strength`, prob `prob`.
+
+    Args:
+      frames: float32 (T, S, S, 3) in [0, 1]; one draw of factors for all frames.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+    jittered = tf.image.stateless_random_brightness(frames, 0.8 * strength, seeds[0])
+    jittered = tf.image.stateless_random_contrast(jittered, 1 - 0.8 * strength, 1 + 0.8 * strength, seeds[1])
+    jittered = tf.image.stateless_random_saturation(jittered, 1 - 0.8 * strength, 1 + 0.8 * strength, seeds[2])
+    jittered = tf.image.stateless_random_hue(jittered, min(0.2 * strength, 0.5), seeds[3])
+    apply = tf.random.stateless_uniform([], seeds[4]) < prob
+    return tf.clip_by_value(tf.where(apply, jittered, frames), 0.0, 1.0)
+
+
+def process_frames(jpegs, image_size, seed=None, area_range=(0.3, 1.0), flip=True, jitter=0.4):
+    """Sampled JPEG frames -> float32 (T, S, S, 3) in [0, 1].
+
+    Args:
+      jpegs: (T,) string, the frames already chosen by the temporal window.
+      image_size: int S.
+      seed: stateless seed (2,) for training (random resized crop, flip with
+        probability 1/2 when `flip`, colour jitter of strength `jitter` when > 0);
+        None for evaluation (centre square crop, nothing random).
+    """
+    shape = tf.io.extract_jpeg_shape(jpegs[0])
+    height, width = shape[0], shape[1]
+    if seed is None:
+        window = centre_window(height, width)
+    else:
+        crop_seed, flip_seed, jitter_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        window = random_window(crop_seed, height, width, area_range)
+    frames = tf.cast(_decode_crop(jpegs, window), tf.float32) / 255.0
+    frames = tf.image.resize(frames, [image_size, image_size], method="bilinear", antialias=True)
+    if seed is not None:
+        if flip:
+            frames = tf.where(tf.random.stateless_uniform([], flip_seed) < 0.5, tf.reverse(frames, [2]), frames)
+        if jitter > 0:
+            frames = color_jitter(frames, jitter_seed, jitter)
+    frames = tf.clip_by_value(frames, 0.0, 1.0)
+    return tf.ensure_shape(frames, [None, image_size, image_size, 3])
