@@ -1,4 +1,6 @@
 """Tests for the video encoders: shapes at any size, TSM's shift, `.keras` round trip, gradients."""
+import os
+
 import numpy as np
 import pytest
 
@@ -151,3 +153,47 @@ def test_volume_batch_norm_matches_numpy_over_all_but_channels():
     np.testing.assert_allclose(np.asarray(layer(x, training=False)),
                                (x - layer.moving_mean.numpy()) / np.sqrt(layer.moving_variance.numpy() + 1e-5),
                                rtol=1e-4, atol=1e-4)
+
+
+DISTRIBUTED_SCRIPT = """
+import numpy as np, keras
+from sslzoo import backbones
+from testing_utils import write_result
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])  # one strategy per process
+x = np.random.default_rng(0).random((4, 4, 16, 16, 3), dtype=np.float32)
+builders = {
+    "small_video_cnn": lambda sync: backbones.small_video_cnn(widths=(8, 16), synchronized_bn=sync),
+    "tsm_resnet18": lambda sync: backbones.tsm_resnet18(stem="cifar", width=0.125, synchronized_bn=sync,
+                                                        zero_init_residual=False),
+}
+result = {}
+for name, build in builders.items():
+    for sync in (True, False):
+        keras.utils.set_random_seed(0)
+        single = build(sync)
+        ref = single(x, training=True).numpy()
+        order = [2, 0, 3, 1]
+        floor = float(np.abs(single(x[order], training=True).numpy()[np.argsort(order)] - ref).max())
+        with strategy.scope():
+            model = build(sync)
+        model.set_weights(single.get_weights())
+        batch = next(iter(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x))))
+        out = tf.function(lambda b: strategy.run(lambda v: model(v, training=True), args=(b,)))(batch)
+        got = np.concatenate([t.numpy() for t in strategy.experimental_local_results(out)])
+        result[f"{name}_{sync}"] = {"difference": float(np.abs(got - ref).max()), "floor": floor}
+write_result(result)
+"""
+
+
+def test_synchronized_bn_two_replicas_match_one_device(tmp_path):
+    """Global-batch BN statistics: 2 replicas give the one-device output to the permutation floor."""
+    from testing_utils import run_python
+
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    result = run_python(f"import sys; sys.path.insert(0, {tests_dir!r})\n" + DISTRIBUTED_SCRIPT, tmp_path=tmp_path)
+    for name in ("small_video_cnn", "tsm_resnet18"):
+        synced, local = result[f"{name}_True"], result[f"{name}_False"]
+        tolerance = max(10 * synced["floor"], 1e-5)
+        assert synced["difference"] <= tolerance, (name, synced)
+        assert local["difference"] > 100 * tolerance, (name, local)  # per-replica statistics are caught
