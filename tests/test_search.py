@@ -158,7 +158,7 @@ def test_faiss_choice_follows_size_and_memory():
     assert choose_factory(50_000, 256) == "HNSW32"
     assert choose_factory(10**6, 256, memory_bytes=2 * 10**9) == "HNSW32"
     short = choose_factory(10**6, 256, memory_bytes=2 * 10**8)
-    assert short.startswith("IVF") and short.endswith(",PQ64")
+    assert short.startswith("IVF") and short.endswith(",PQ32")
     assert estimate_bytes(short, 10**6, 256) <= 2 * 10**8
 
 

@@ -5,9 +5,14 @@ Choice (`choose_factory`), on unit vectors with inner product:
 - fewer than `EXACT_LIMIT` (10,000) vectors: "Flat", exact brute force;
 - otherwise, when the graph fits the memory budget: "HNSW32" (vectors plus
   ~2*M int32 neighbours per vector), searched with the smallest `efSearch`
-  that reaches `target_recall` on probe queries (`tune`);
-- when it does not fit: "IVF{nlist},PQ{m}" (m bytes per vector, nlist ~ 4 sqrt(N)),
-  `nprobe` tuned the same way; recall is then bounded by the quantisation.
+  that reaches `target_recall` on probe queries (`tune`). If it cannot (data
+  without structure, e.g. isotropic random directions: checked first on a
+  20,000-vector sample, then on the full index), exact "Flat" is used instead:
+  on such data brute force is both exact and faster than a graph at high efSearch;
+- when it does not fit: "IVF{nlist},PQ{m}" (m = D/8 bytes per vector, nlist ~
+  sqrt(N)), `nprobe` tuned the same way. PQ alone caps recall well below 0.95, so
+  given `rerank_vectors` (the Index passes its memory-mapped `.npy` vectors) the
+  top `RERANK_FACTOR * k` candidates are re-scored exactly.
 
 Any faiss factory string overrides the choice (`factory="IVF1024,Flat"`).
 HNSW cannot delete in place: removed ids are kept as tombstones and filtered
@@ -22,6 +27,8 @@ from sslzoo.search.backends import Backend, check_k, check_vectors, register_bac
 EXACT_LIMIT = 10_000
 HNSW_M = 32
 TUNE_QUERIES = 200
+FEASIBILITY_SAMPLE = 20_000
+RERANK_FACTOR = 10
 
 
 def _faiss():
@@ -47,16 +54,20 @@ def estimate_bytes(factory, n, dim):
 
 
 def _nlist(n):
-    """IVF lists for n vectors: ~4 sqrt(n), a power of two, at least 16, with >= 39 points each."""
-    target = 4 * math.sqrt(max(n, 1))
+    """IVF lists for n vectors: ~sqrt(n), a power of two, at least 16, with >= 39 points each.
+
+    (More lists, e.g. 4 sqrt(n), scan less per probe but cost 4x more to train: with
+    re-ranking a coarse quantizer of sqrt(n) lists already reaches the target recall.)
+    """
+    target = math.sqrt(max(n, 1))
     nlist = 2 ** int(round(math.log2(max(target, 16))))
     return int(max(16, min(nlist, max(16, n // 39))))
 
 
 def _pq_bytes(dim):
-    """PQ code size: the largest of 64, 32, 16, 8 dividing `dim` with >= 2 dims per byte... else 8."""
-    for m in (64, 32, 16, 8, 4):
-        if dim % m == 0 and dim // m >= 2:
+    """PQ code size in bytes: D/8 (8 dimensions per 8-bit sub-quantizer) when it divides D."""
+    for m in (dim // 8, dim // 4, dim // 2, 8, 4, 2, 1):
+        if m >= 1 and dim % m == 0:
             return m
     return 1
 
@@ -98,12 +109,17 @@ class FaissBackend(Backend):
       memory_bytes: memory budget for `choose_factory`.
       target_recall: recall@10 against exact that `tune` aims for (approximate types).
       threads: faiss OpenMP threads (None: faiss's default).
+      search_params: fixed search parameters ({"efSearch": 128} / {"nprobe": 16}); no tuning.
+      rerank_vectors: optional (vectors (N, D), ids (N,)) of everything added (may be a
+        memory map): IVF-PQ candidates are re-scored exactly against them.
+    Attributes:
+      achieved_recall: probe recall@10 of the tuned setting; fallback: why "Flat" was used.
     """
 
     native_suffix = ".faiss"
 
     def __init__(self, dim, factory=None, memory_bytes=None, target_recall=0.95, threads=None,
-                 search_params=None):
+                 search_params=None, rerank_vectors=None):
         super().__init__(dim)
         if factory is not None and not isinstance(factory, str):
             raise ValueError(f"`factory` must be a faiss factory string or None, got {factory!r}")
@@ -113,26 +129,37 @@ class FaissBackend(Backend):
         self.search_params = dict(search_params or {})
         self._index = None
         self._dead = set()
+        self.achieved_recall, self.fallback = None, None
+        self.rerank_vectors = rerank_vectors
         if threads is not None:
             _faiss().omp_set_num_threads(int(threads))
 
     # ----------------------------------------------------------------- build
     def _create(self, vectors):
         faiss = _faiss()
-        self.factory = self.factory or choose_factory(len(vectors), self.dim, self.memory_bytes)
         inner = faiss.index_factory(self.dim, self.factory, faiss.METRIC_INNER_PRODUCT)
         if not inner.is_trained:
             nlist = faiss.extract_index_ivf(inner).nlist
             if len(vectors) < nlist:
                 raise ValueError(f"`vectors`: factory {self.factory!r} needs at least {nlist} vectors "
                                  f"to train, got {len(vectors)}")
-            size = max(40 * nlist, min(256 * nlist, 200_000))  # faiss asks >= 39 per list
+            size = max(40 * nlist, min(64 * nlist, 100_000))  # faiss asks >= 39 per list
             sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:size]]
+            if ",PQ" in self.factory:  # bound the sub-quantizers' k-means (faiss default: 65,536 points, 25 rounds)
+                clustering = faiss.downcast_index(faiss.extract_index_ivf(inner)).pq.cp
+                clustering.max_points_per_centroid, clustering.niter = 64, 15
             inner.train(sample)
         is_ivf = self.factory.startswith("IVF")
         self._index = inner if is_ivf else faiss.IndexIDMap2(inner)
-        if self.factory.startswith("HNSW"):
-            inner.hnsw.efConstruction = max(inner.hnsw.efConstruction, 80)
+
+    def _feasible(self, vectors):
+        """Whether HNSW reaches the target recall on a sample (else exact search is the better choice)."""
+        if len(vectors) <= FEASIBILITY_SAMPLE:
+            return True
+        rows = np.sort(np.random.default_rng(1).choice(len(vectors), FEASIBILITY_SAMPLE, replace=False))
+        trial = FaissBackend(self.dim, factory=self.factory, target_recall=self.target_recall)
+        trial.add(vectors[rows], rows)
+        return trial.achieved_recall >= self.target_recall
 
     def add(self, vectors, ids):
         vectors = check_vectors(vectors, self.dim)
@@ -143,11 +170,21 @@ class FaissBackend(Backend):
             return
         fresh = self._index is None
         if fresh:
+            automatic = self.factory is None
+            self.factory = self.factory or choose_factory(len(vectors), self.dim, self.memory_bytes)
+            if automatic and self.factory.startswith("HNSW") and not self._feasible(vectors):
+                self.factory, self.fallback = "Flat", "HNSW misses the target recall on a sample"
             self._create(vectors)
         self._index.add_with_ids(vectors, ids)
         self._dead.difference_update(ids.tolist())
         if fresh and not self.search_params:
             self.tune(vectors, ids)
+            if automatic and self.factory.startswith("HNSW") and self.achieved_recall < self.target_recall:
+                self.factory, self.fallback, self.search_params = "Flat", "HNSW misses the target recall", {}
+                self._index = None
+                self._create(vectors)
+                self._index.add_with_ids(vectors, ids)
+                self.achieved_recall = 1.0
         self._apply_params()
 
     # ---------------------------------------------------------------- tuning
@@ -183,7 +220,7 @@ class FaissBackend(Backend):
         for value in grid:
             self.search_params = {key: value}
             self._apply_params()
-            _, found = self._index.search(queries, k)
+            _, found = self.search(queries, k)
             recall = np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth)])
             self.achieved_recall = float(recall)
             if recall >= self.target_recall:
@@ -198,15 +235,37 @@ class FaissBackend(Backend):
         if self._index is None or n == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         kk = min(k, n)
-        fetch = min(kk + len(self._dead), self._index.ntotal)
+        rerank = self.rerank_vectors is not None and ",PQ" in (self.factory or "")
+        want = kk * RERANK_FACTOR if rerank else kk
+        fetch = min(want + len(self._dead), self._index.ntotal)
         scores, ids = self._index.search(queries, fetch)
         if self._dead:
             dead = np.isin(ids, np.fromiter(self._dead, np.int64))
             ids = np.where(dead, -1, ids)
             scores = np.where(dead, -np.inf, scores)
-            order = np.argsort(-scores, axis=1, kind="stable")
-            ids, scores = np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
+        if rerank:
+            scores = self._exact_scores(queries, ids)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        ids, scores = np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
         return scores[:, :kk].astype(np.float32), ids[:, :kk].astype(np.int64)
+
+    def _exact_scores(self, queries, ids):
+        """Exact inner products of queries (Q, D) with candidate ids (Q, C); -inf for missing ids."""
+        vectors, stored = self.rerank_vectors
+        if getattr(self, "_rerank_key", None) is not stored:
+            self._rerank_order = np.argsort(stored, kind="stable")
+            self._rerank_sorted = np.asarray(stored)[self._rerank_order]
+            self._rerank_key = stored
+        flat = ids.reshape(-1)
+        where = np.clip(np.searchsorted(self._rerank_sorted, flat), 0, len(stored) - 1)
+        found = (self._rerank_sorted[where] == flat) & (flat >= 0)
+        rows = self._rerank_order[where]
+        unique, inverse = np.unique(rows[found], return_inverse=True)
+        candidates = np.asarray(vectors[unique], np.float32)  # sorted reads: friendly to a memory map
+        scores = np.full(flat.shape, -np.inf, np.float32)
+        query_rows = np.repeat(np.arange(len(queries)), ids.shape[1])[found]
+        scores[found] = np.einsum("ij,ij->i", queries[query_rows], candidates[inverse])
+        return scores.reshape(ids.shape)
 
     def remove(self, ids):
         if self._index is None:
@@ -222,7 +281,8 @@ class FaissBackend(Backend):
 
     def describe(self):
         return {"backend": self.name, "factory": self.factory, "search_params": self.search_params,
-                "target_recall": self.target_recall}
+                "target_recall": self.target_recall, "achieved_recall": self.achieved_recall,
+                "fallback": self.fallback}
 
     @property
     def nbytes(self):

@@ -146,6 +146,7 @@ class Index:
             self._vectors[space], self._ids[space] = vectors, ids
         if space in self._backends:
             self._backends[space].add(vectors, ids)
+            self._share_vectors(space)
         self.default_space = self.default_space or space
         return ids
 
@@ -157,6 +158,7 @@ class Index:
             self._vectors[space], self._ids[space] = self._vectors[space][keep], self._ids[space][keep]
             if space in self._backends:
                 self._backends[space].remove(ids)
+                self._share_vectors(space)
         for item in ids.tolist():
             self.records.pop(item, None)
 
@@ -167,6 +169,12 @@ class Index:
             raise ValueError(f"`space` must be one of {self.spaces}, got {space!r}")
         return space
 
+    def _share_vectors(self, space):
+        """Points a re-ranking backend (faiss IVF-PQ) at the current vectors of `space`."""
+        backend = self._backends[space]
+        if getattr(backend, "rerank_vectors", None) is not None:
+            backend.rerank_vectors = (self._vectors[space], self._ids[space])
+
     def backend(self, space):
         """The backend of `space`, built from the stored vectors on first use."""
         space = self._check_space(space)
@@ -174,6 +182,8 @@ class Index:
             options = dict(self.backend_options)
             if self.backend_name == "milvus":
                 options.setdefault("collection", f"sslzoo_{space}")
+            if self.backend_name == "faiss":
+                options["rerank_vectors"] = (self._vectors[space], self._ids[space])
             backend = backends_lib.make_backend(self.backend_name, self.dim(space), **options)
             backend.load(None, self._vectors[space], self._ids[space])
             self._backends[space] = backend
@@ -297,15 +307,19 @@ class Index:
                     record = json.loads(line)
                     index.records[int(record["id"])] = record
         for space, info in manifest["spaces"].items():
-            vectors = np.load(os.path.join(path, f"{space}.vectors.npy"), allow_pickle=False)
+            # Memory-mapped: pages are read on demand (IVF-PQ re-ranking reads only candidates).
+            vectors = np.load(os.path.join(path, f"{space}.vectors.npy"), mmap_mode="r", allow_pickle=False)
             ids = np.load(os.path.join(path, f"{space}.ids.npy"), allow_pickle=False)
             if vectors.shape != (info["count"], info["dim"]) or ids.shape != (info["count"],):
                 raise ValueError(f"`index` {path!r}: space {space!r} files do not match the manifest")
-            index._vectors[space], index._ids[space] = vectors.astype(np.float32), ids.astype(np.int64)
+            if vectors.dtype != np.float32:
+                raise ValueError(f"`index` {path!r}: {space}.vectors.npy must be float32, got {vectors.dtype}")
+            index._vectors[space], index._ids[space] = vectors, ids.astype(np.int64)
             stored = info.get("backend", {})
             if index.backend_name == "faiss" and stored.get("backend") == "faiss" and backend_options is None:
                 options = {**index.backend_options, "factory": stored.get("factory"),
-                           "search_params": stored.get("search_params")}
+                           "search_params": stored.get("search_params"),
+                           "rerank_vectors": (index._vectors[space], index._ids[space])}
                 faiss_backend = backends_lib.make_backend("faiss", info["dim"], **options)
                 faiss_backend.load(os.path.join(path, f"{space}.faiss"), index._vectors[space], ids)
                 index._backends[space] = faiss_backend
