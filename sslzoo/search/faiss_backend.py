@@ -8,7 +8,9 @@ Choice (`choose_factory`), on unit vectors with inner product:
   that reaches `target_recall` on probe queries (`tune`). If it cannot (data
   without structure, e.g. isotropic random directions: checked first on a
   20,000-vector sample, then on the full index), exact "Flat" is used instead:
-  on such data brute force is both exact and faster than a graph at high efSearch;
+  on such data brute force is both exact and faster than a graph at high efSearch.
+  Flat is also kept when the tuned graph answers the probe queries slower than
+  brute force did (measured, not assumed: on 2 cores that happens up to ~1e5);
 - when it does not fit: "IVF{nlist},PQ{m}" (m = D/8 bytes per vector, nlist ~
   sqrt(N)), `nprobe` tuned the same way. PQ alone caps recall well below 0.95, so
   given `rerank_vectors` (the Index passes its memory-mapped `.npy` vectors) the
@@ -19,6 +21,7 @@ HNSW cannot delete in place: removed ids are kept as tombstones and filtered
 from over-fetched results until the owner rebuilds.
 """
 import math
+import time
 
 import numpy as np
 
@@ -179,8 +182,14 @@ class FaissBackend(Backend):
         self._dead.difference_update(ids.tolist())
         if fresh and not self.search_params:
             self.tune(vectors, ids)
-            if automatic and self.factory.startswith("HNSW") and self.achieved_recall < self.target_recall:
-                self.factory, self.fallback, self.search_params = "Flat", "HNSW misses the target recall", {}
+            reason = None
+            if automatic and self.factory.startswith("HNSW"):
+                if self.achieved_recall < self.target_recall:
+                    reason = "HNSW misses the target recall"
+                elif self.search_seconds > self.exact_seconds:
+                    reason = "exact search is faster at this size"
+            if reason:
+                self.factory, self.fallback, self.search_params = "Flat", reason, {}
                 self._index = None
                 self._create(vectors)
                 self._index.add_with_ids(vectors, ids)
@@ -209,18 +218,23 @@ class FaissBackend(Backend):
 
         Args:
           vectors: float32 (N, D), the vectors just added, stored under `ids` (N,).
-        Exact neighbours come from brute force over `vectors`.
+        Exact neighbours come from brute force over `vectors`; its time is kept as
+        `exact_seconds` beside the tuned setting's `search_seconds` (same probe queries).
         """
         key, grid = self._param_name()
         if key is None:
             return self.search_params
         queries = probe_queries(vectors)
         k = min(k, len(vectors))
+        started = time.perf_counter()
         truth = ids[np.argpartition(-(queries @ vectors.T), k - 1, axis=1)[:, :k]]
+        self.exact_seconds = time.perf_counter() - started
         for value in grid:
             self.search_params = {key: value}
             self._apply_params()
+            started = time.perf_counter()
             _, found = self.search(queries, k)
+            self.search_seconds = time.perf_counter() - started
             recall = np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth)])
             self.achieved_recall = float(recall)
             if recall >= self.target_recall:
