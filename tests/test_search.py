@@ -268,3 +268,27 @@ def test_video_clips_and_audio_queries_find_the_moment(tmp_path):
     top = index.search(pathlib.Path(high), k=1)[0]  # band 3 -> blue, the second clip
     assert os.path.basename(top["path"]) == "red_then_blue.mp4" and top["start"] == pytest.approx(2.0)
     assert top["end"] == pytest.approx(4.0, abs=0.15)
+
+
+def test_dmvr_shards_are_indexed_one_item_per_clip(tmp_path):
+    import tensorflow as tf
+
+    from sslzoo.data.av import write_clips
+
+    module = _av_module()
+    tf.saved_model.save(module, str(tmp_path / "enc"), signatures={"video": module.video, "audio": module.audio})
+    (tmp_path / "enc" / "model_card.json").write_text(json.dumps({"audio_sample_rate": 8000}))
+    frames = {name: np.zeros((6, 16, 16, 3), np.uint8) + np.array(c, np.uint8)
+              for name, c in (("red", (230, 20, 20)), ("blue", (20, 20, 230)))}
+    clips = [{"frames": frames[name], "audio": np.zeros(800, np.float32), "captions": [f"a {name} square"],
+              "label": [n], "label_text": [name], "filename": f"{name}.mp4", "start": 1.0, "end": 1.6}
+             for n, name in enumerate(("red", "blue"))]
+    write_clips(str(tmp_path / "shards" / "train"), clips, num_shards=2)
+    (tmp_path / "shards" / "broken-00000-of-00001").write_bytes(b"garbage")
+    index = Index(str(tmp_path / "enc"), backend="numpy")
+    index.add(str(tmp_path / "shards"))
+    assert len(index) == 2 and [os.path.basename(p) for p, _ in index.skipped] == ["broken-00000-of-00001"]
+    high = tmp_path / "high.wav"
+    _write_tone(high, 3500)
+    top = index.search(pathlib.Path(high), k=1)[0]
+    assert (top["label"], top["caption"], top["source"], top["start"]) == ("blue", "a blue square", "blue.mp4", 1.0)

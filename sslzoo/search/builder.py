@@ -113,26 +113,39 @@ def _add_file(batcher, encoder, path, kind, root, clip_seconds):
 
 
 def _add_shard(batcher, encoder, path, root):
-    """DMVR TFRecord shard: each clip through `video` (else its middle frame through `image`)."""
+    """DMVR TFRecord shard: one item per clip, through `video` (else its middle frame through
+    `image`); metadata from the clip's context (video/filename, start/end, label text, caption)."""
+    import tensorflow as tf
+
     try:
-        from sslzoo.data.av import read_clips
+        from sslzoo.data.av import example_to_clip
     except ImportError:
-        raise media_lib.MediaError(f"{path}: DMVR shards need sslzoo.data.av.read_clips, "
-                                   "which this sslzoo does not have") from None
+        raise media_lib.MediaError(f"{path}: DMVR shards need sslzoo.data.av, which this sslzoo lacks") from None
     modality = "video" if "video" in encoder.modalities else "image"
-    for number, clip in enumerate(read_clips(path)):
-        frames = np.asarray(clip["video"] if "video" in clip else clip["frames"])
-        if frames.dtype == np.uint8 and modality == "video":
-            frames = frames.astype(np.float32) / 255.0
-        captions = clip.get("captions") or clip.get("caption") or None
-        caption = captions[0] if isinstance(captions, (list, tuple)) and captions else captions
-        record = _record(f"{path}#{number}", "clip", root, clip.get("start"), clip.get("end"),
-                         clip.get("label_text") or clip.get("label"), caption)
-        if modality == "video":
-            batcher.push("video", record, frames[: encoder.frames])
-        else:
-            middle = frames[len(frames) // 2]
-            batcher.push("image", record, middle if middle.dtype == np.uint8 else (middle * 255).astype(np.uint8))
+    if modality not in encoder.modalities:
+        raise media_lib.MediaError(f"{path}: the encoder has neither a video nor an image signature")
+    number = -1
+    try:
+        for number, serialized in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+            clip = example_to_clip(serialized)
+            jpegs = clip["frames"]
+            if not jpegs:
+                continue
+            if modality == "video":
+                pick = np.linspace(0, len(jpegs) - 1, encoder.frames).round().astype(int)
+                data = np.stack([tf.io.decode_jpeg(jpegs[i], channels=3).numpy() for i in pick]) / np.float32(255)
+            else:
+                data = tf.io.decode_jpeg(jpegs[len(jpegs) // 2], channels=3).numpy()
+            caption = clip["captions"][0] if clip["captions"] else None
+            label = clip["label_text"][0] if clip["label_text"] else (str(clip["label"][0]) if clip["label"] else None)
+            name = clip["filename"] or f"{os.path.basename(path)}#{number}"
+            record = _record(f"{path}#{number}", "clip", root, clip["start"], clip["end"], label, caption)
+            record["source"] = name
+            batcher.push(modality, record, data.astype(np.float32) if modality == "video" else data)
+    except (tf.errors.OpError, ValueError) as error:
+        raise media_lib.MediaError(f"{path}: unreadable shard ({type(error).__name__})") from None
+    if number < 0:
+        raise media_lib.MediaError(f"{path}: no records in the shard")
 
 
 def embed_media(encoder, sources, clip_seconds=None, batch_size=DEFAULT_BATCH, progress=False):

@@ -10,6 +10,7 @@ Every decoder raises `MediaError` on a file it cannot read, so callers can skip
 and list it.
 """
 import os
+import re
 import wave
 
 import numpy as np
@@ -18,6 +19,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 SHARD_MARKERS = (".tfrecord",)
+SHARD_NAME = re.compile(r"-\d{5}-of-\d{5}$")  # sslzoo.data.av.write_clips: NAME-00000-of-00004
 MAX_VIDEO_SIDE = 256  # frames are shrunk to this longer side while decoding
 
 
@@ -35,7 +37,7 @@ def media_type(path):
         return "audio"
     if extension in VIDEO_EXTENSIONS:
         return "video"
-    if any(marker in name for marker in SHARD_MARKERS):
+    if any(marker in name for marker in SHARD_MARKERS) or SHARD_NAME.search(name):
         return "shard"
     return None
 
