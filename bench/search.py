@@ -153,8 +153,9 @@ def main():
     parser.add_argument("--data", default="random,clustered")
     parser.add_argument("--methods", default="numpy,faiss,faiss_pq,usearch")
     parser.add_argument("--json", default=None, help="append result rows to this JSON-lines file")
-    parser.add_argument("--usearch_max_random", type=int, default=100_000,
-                        help="skip usearch on random data above this size (its build dominates the run)")
+    parser.add_argument("--slow_max_random", type=int, default=100_000,
+                        help="skip usearch and faiss IVF-PQ on random data above this size (graph build and "
+                             "PQ training dominate the run, and neither reaches the target there)")
     args = parser.parse_args()
     rows = []
     for n in [int(float(s)) for s in args.sizes.split(",")]:
@@ -164,7 +165,7 @@ def main():
             for method in args.methods.split(","):
                 if method == "faiss_pq" and n < 100_000:
                     continue  # memory is never short at this size
-                if method == "usearch" and kind == "random" and n > args.usearch_max_random:
+                if method in ("usearch", "faiss_pq") and kind == "random" and n > args.slow_max_random:
                     continue
                 if method == "numpy":
                     row = bench_numpy(base, queries, truth)

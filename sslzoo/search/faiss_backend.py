@@ -31,6 +31,7 @@ EXACT_LIMIT = 10_000
 HNSW_M = 32
 TUNE_QUERIES = 200
 FEASIBILITY_SAMPLE = 20_000
+FEASIBLE_EF = 128
 RERANK_FACTOR = 10
 
 
@@ -156,13 +157,19 @@ class FaissBackend(Backend):
         self._index = inner if is_ivf else faiss.IndexIDMap2(inner)
 
     def _feasible(self, vectors):
-        """Whether HNSW reaches the target recall on a sample (else exact search is the better choice)."""
+        """Whether HNSW looks able to reach the target recall at full size, judged on a sample.
+
+        On FEASIBILITY_SAMPLE vectors the graph must reach the target with efSearch <=
+        FEASIBLE_EF: recall falls as N grows at a fixed efSearch, so a sample that already
+        needs more leaves too little headroom below the largest setting tried (1024).
+        """
         if len(vectors) <= FEASIBILITY_SAMPLE:
             return True
         rows = np.sort(np.random.default_rng(1).choice(len(vectors), FEASIBILITY_SAMPLE, replace=False))
         trial = FaissBackend(self.dim, factory=self.factory, target_recall=self.target_recall)
         trial.add(vectors[rows], rows)
-        return trial.achieved_recall >= self.target_recall
+        return (trial.achieved_recall >= self.target_recall
+                and trial.search_params.get("efSearch", 0) <= FEASIBLE_EF)
 
     def add(self, vectors, ids):
         vectors = check_vectors(vectors, self.dim)
@@ -176,7 +183,7 @@ class FaissBackend(Backend):
             automatic = self.factory is None
             self.factory = self.factory or choose_factory(len(vectors), self.dim, self.memory_bytes)
             if automatic and self.factory.startswith("HNSW") and not self._feasible(vectors):
-                self.factory, self.fallback = "Flat", "HNSW misses the target recall on a sample"
+                self.factory, self.fallback = "Flat", "HNSW needs efSearch > 128 on a 20k sample"
             self._create(vectors)
         self._index.add_with_ids(vectors, ids)
         self._dead.difference_update(ids.tolist())
