@@ -195,3 +195,18 @@ def test_command_line_parallel_and_exit_statuses(media, tmp_path):
     strict = subprocess.run(command + [f"--output={tmp_path / 'strict'}", "--strict", "--workers=1"],
                             capture_output=True, text=True, env=env, timeout=120)
     assert strict.returncode == 1 and "vid_c.mp4" in strict.stderr
+
+
+def test_beam_direct_runner_writes_the_same_shards(media, tmp_path):
+    pytest.importorskip("apache_beam")
+    from sslzoo.data.prepare.beam_pipeline import run_beam
+
+    path = csv_file(tmp_path, media)
+    report = run_beam(PARSERS["csv"]([path], media), str(tmp_path / "beam"), media_dir=media, num_shards=2,
+                      fps=FPS, short_side=SHORT, sample_rate=RATE, runner="direct")
+    assert report["clips"] == 2 and [f["video_id"] for f in report["failed"]] == ["vid_c.mp4"]
+    assert sorted(f for f in os.listdir(tmp_path / "beam") if f.startswith("clips")) == [
+        "clips-00000-of-00002", "clips-00001-of-00002"]
+    clip = [c for c in records(str(tmp_path / "beam"), "clips") if c["filename"] == "vid_a.mkv"][0]
+    assert source_frames(clip) == [6, 8, 10] and clip["captions"] == ["a caption"]
+    np.testing.assert_allclose(clip["audio"][:3], np.arange(2400, 2403) / 1e5, atol=1e-6)

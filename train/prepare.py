@@ -17,6 +17,10 @@ truncated or undecodable file is skipped and named, with the reason, in
 `OUTPUT/prepare_report.json` (--strict stops on the first, exit status 1). A
 malformed annotation file stops the run with a message naming the file, the
 record and the field (exit status 2).
+
+--runner=direct (or dataflow, flink, spark with --beam_options) runs the same
+per-video conversion as an Apache Beam pipeline instead of local processes
+(optional extra: pip install 'sslzoo[beam]'); Beam has no resume: rerun whole.
 """
 import json
 import os
@@ -37,6 +41,9 @@ flags.DEFINE_integer("workers", max(1, (os.cpu_count() or 1)), "Parallel process
 flags.DEFINE_bool("strict", False, "Stop at the first bad media file (exit status 1).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_integer("seed", 0, "avdigits: generation seed.")
+flags.DEFINE_string("runner", "processes", "processes (local, resumable), or an Apache Beam runner: direct, "
+                    "dataflow, flink, spark, prism or a runner class name (needs sslzoo[beam]).")
+flags.DEFINE_list("beam_options", [], "Beam pipeline options, e.g. --beam_options=--project=P,--region=R.")
 
 COMMANDS = ("howto100m", "youcook2", "coin", "audioset", "csv", "avdigits")
 
@@ -61,6 +68,13 @@ def prepare_media(command):
             raise app.UsageError(f"--annotations: no such file {path!r}")
     parse = library.PARSERS[command]
     specs = parse(FLAGS.annotations, FLAGS.media_dir) if command == "csv" else parse(FLAGS.annotations)
+    if FLAGS.runner != "processes":
+        from sslzoo.data.prepare.beam_pipeline import run_beam
+
+        return run_beam(specs, FLAGS.output, media_dir=FLAGS.media_dir, num_shards=FLAGS.shards, fps=FLAGS.fps,
+                        short_side=FLAGS.short_side, sample_rate=FLAGS.sample_rate, strict=FLAGS.strict,
+                        path_template=FLAGS.path_template, runner=FLAGS.runner, pipeline_args=FLAGS.beam_options,
+                        name=command)
     return library.prepare(specs, FLAGS.output, media_dir=FLAGS.media_dir, num_shards=FLAGS.shards, fps=FLAGS.fps,
                            short_side=FLAGS.short_side, sample_rate=FLAGS.sample_rate, workers=FLAGS.workers,
                            strict=FLAGS.strict, path_template=FLAGS.path_template, progress=FLAGS.progress,
