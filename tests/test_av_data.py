@@ -64,7 +64,7 @@ def test_shards_named_and_round_robin(shards):
 
 def test_evaluation_window_is_the_middle_and_synchronised(shards):
     prefix, paths, clips = shards
-    clip = read_all(paths[0], training=False, extra_labels={"direction": "clip/direction/index"})[0]
+    clip = read_all(paths[0], training=False, extra_labels={"direction": "clip/direction/index"}, num_classes=7)[0]
     assert clip["video"].shape == (4, 32, 32, 3) and clip["video"].dtype == np.float32
     # 8 stored frames, window of 4: the middle one starts at frame 2 (0.2 s).
     expected = clips[0]["frames"][2:6].astype(np.float32) / 255.0
@@ -77,6 +77,7 @@ def test_evaluation_window_is_the_middle_and_synchronised(shards):
     assert clip["text"].tolist() == [b"one", b"two", b"three"]
     np.testing.assert_array_equal(clip["text_mask"], [1, 1, 1])
     assert clip["label"] == 3 and clip["direction"] == 2
+    np.testing.assert_array_equal(clip["labels"], [0, 0, 0, 1, 0, 1, 0])
 
 
 def test_more_candidates_than_narrations_are_masked(shards):
@@ -86,7 +87,8 @@ def test_more_candidates_than_narrations_are_masked(shards):
 
 
 def test_missing_audio_and_text_are_zeros_with_zero_masks_and_short_clips_repeat(shards):
-    silent = read_all(shards[1][1], training=False)[0]
+    silent = read_all(shards[1][1], training=False, num_classes=7)[0]
+    np.testing.assert_array_equal(silent["labels"], np.zeros(7))
     np.testing.assert_array_equal(silent["audio"], np.zeros(int(0.4 * RATE), np.float32))
     assert silent["audio_mask"] == 0.0 and silent["label"] == -1
     np.testing.assert_array_equal(silent["text_mask"], [0, 0, 0])

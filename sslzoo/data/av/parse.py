@@ -18,6 +18,7 @@ def parse_clip(serialized, extra_labels=None):
         caption_start  (C,) int64 µs; caption_end likewise (the clip's span when absent)
         clip_start     () int64 µs; clip_end likewise
         label          () int64, the first `clip/label/index` or -1 when none
+        labels         (L,) int64, every `clip/label/index` (multi-label sets)
         and each extra label name -> () int64 (first value or -1).
     """
     extra_labels = dict(extra_labels or {})
@@ -61,6 +62,7 @@ def parse_clip(serialized, extra_labels=None):
         "clip_start": clip_start,
         "clip_end": clip_end,
         "label": first_or_minus_one(keys.LABEL_INDEX),
+        "labels": dense(keys.LABEL_INDEX, 0),
     }
     for name, key in extra_labels.items():
         parsed[name] = first_or_minus_one(key)

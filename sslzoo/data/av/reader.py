@@ -25,7 +25,7 @@ def _positive(name, value):
 
 def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, audio_sample_rate=48000,
                audio_samples=None, num_captions=1, training=True, seed=None, shuffle_buffer=256,
-               crop_area_range=(0.3, 1.0), flip=True, color_jitter=0.4, extra_labels=None,
+               crop_area_range=(0.3, 1.0), flip=True, color_jitter=0.4, extra_labels=None, num_classes=None,
                num_parallel_calls=tf.data.AUTOTUNE):
     """Reads DMVR SequenceExample shards into unbatched clip dicts.
 
@@ -40,6 +40,8 @@ def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, 
                   the window (MIL-NCE candidates), nearest first; "" pads.
       text_mask   float32 (K,): 1 for a real narration, 0 for padding.
       label       int64 (): the first `clip/label/index`, -1 when none.
+      labels      float32 (num_classes,): multi-hot of every label index (only
+                  with `num_classes`, for multi-label sets such as AudioSet).
       and one int64 () per `extra_labels` entry.
 
     Training shuffles the files and the clips, takes a random resized crop (area in
@@ -61,6 +63,8 @@ def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, 
       shuffle_buffer: clips held for shuffling in training.
       extra_labels: {name: context key} of extra int64 labels, e.g.
         {"direction": "clip/direction/index"} for AV-digits.
+      num_classes: adds the multi-hot `labels` (indices outside [0, num_classes)
+        are dropped).
     Returns:
       An unbatched `tf.data.Dataset` of the dicts above.
     """
@@ -110,6 +114,10 @@ def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, 
             "text_mask": text_mask,
             "label": clip["label"],
         }
+        if num_classes:
+            indices = tf.boolean_mask(clip["labels"], (clip["labels"] >= 0) & (clip["labels"] < num_classes))
+            hot = tf.reduce_sum(tf.one_hot(indices, num_classes, dtype=tf.float32), axis=0)
+            element["labels"] = tf.ensure_shape(tf.minimum(hot, 1.0), [num_classes])
         for name in extra_labels or {}:
             element[name] = clip[name]
         return element
