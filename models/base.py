@@ -126,7 +126,9 @@ class SSLModel(keras.Model):
         return self.raise_on_nan and bool(getattr(self, "jit_compile", False))
 
     def _checked_loss(self, loss):
-        loss = tf.cast(loss, tf.float32)
+        loss = tf.convert_to_tensor(loss)
+        if loss.dtype != tf.float64:  # float64 stays (split-exactness proofs); the rest is float32
+            loss = tf.cast(loss, tf.float32)
         if not self.raise_on_nan or self._checks_loss_on_host():
             return loss
         return tf.debugging.assert_all_finite(loss, self._nan_message())

@@ -161,10 +161,11 @@ class MoCo(SSLModel):
     def _momentum_update(online, target, momentum):
         """theta_k <- m theta_k + (1 - m) theta_q for every trainable weight of `online`."""
         pairs = [(t, o) for o, t in zip(online.variables, target.variables) if o.trainable]
-        replica.assign(
-            [t for t, _ in pairs],
-            [momentum * tf.convert_to_tensor(t) + (1.0 - momentum) * tf.convert_to_tensor(o) for t, o in pairs],
-        )
+        values = []
+        for t, o in pairs:
+            m = tf.cast(momentum, t.dtype)
+            values.append(m * tf.convert_to_tensor(t) + (1.0 - m) * tf.convert_to_tensor(o))
+        replica.assign([t for t, _ in pairs], values)
 
     def _enqueue(self, keys):
         """Writes the global batch's keys (gathered from every replica) into the queue."""

@@ -29,20 +29,26 @@ _FUSED_RANKS = (2, 4)
 class BatchNorm(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` with a fused local and an exact global training path.
 
-    Call: (B, C) or (B, H, W, C) -> same shape. Other ranks, masks, `renorm`, an
-    axis other than the last, float64 inputs or variables, or a non-TensorFlow
-    backend use the Keras path.
+    Call: (B, C) or (B, H, W, C) -> same shape. Statistics are computed in float32
+    (float16/bfloat16/float32 inputs, float32 variables) or, when inputs and
+    variables are both float64, in float64 (the global path; one replica then uses
+    the Keras path, the fused kernel being float32-only). Other ranks, masks,
+    `renorm`, an axis other than the last, or a non-TensorFlow backend use the
+    Keras path.
     """
 
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable) or not self._fast_path_applies(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
-        x = ops.cast(inputs, "float32")
+        dtype = _statistics_dtype(inputs, self.moving_mean)
+        x = ops.cast(inputs, dtype)
         replica = tf.distribute.get_replica_context()
         if self.synchronized and replica is not None and replica.num_replicas_in_sync > 1:
             outputs, mean, variance = self._global_batch_norm(x, replica)
-        else:
+        elif dtype == "float32":
             outputs, mean, variance = self._local_fused_batch_norm(x)
+        else:  # float64 on one replica: the fused kernel is float32-only
+            return super().call(inputs, training=training, mask=mask)
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         return ops.cast(outputs, self.compute_dtype)
@@ -51,13 +57,12 @@ class BatchNorm(keras.layers.BatchNormalization):
         rank = len(inputs.shape)
         return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
                 and rank in _FUSED_RANKS and self.axis in (-1, rank - 1)
-                and keras.backend.result_type(inputs.dtype, "float32") == "float32"
-                and self.moving_mean.dtype == "float32")
+                and _statistics_dtype(inputs, self.moving_mean) is not None)
 
-    def _scale_and_offset(self, channels):
-        gamma = self.gamma if self.scale else tf.ones((channels,), "float32")
-        beta = self.beta if self.center else tf.zeros((channels,), "float32")
-        return tf.cast(gamma, "float32"), tf.cast(beta, "float32")
+    def _scale_and_offset(self, channels, dtype="float32"):
+        gamma = self.gamma if self.scale else tf.ones((channels,), dtype)
+        beta = self.beta if self.center else tf.zeros((channels,), dtype)
+        return tf.cast(gamma, dtype), tf.cast(beta, dtype)
 
     def _local_fused_batch_norm(self, x):
         """Fused normalisation over this replica's batch. x: (B, C) or (B, H, W, C), float32."""
@@ -75,7 +80,7 @@ class BatchNorm(keras.layers.BatchNormalization):
         """Normalisation with mean and variance over every replica's rows, two passes."""
         channels = x.shape[-1]
         axes = list(range(len(x.shape) - 1))
-        local_count = tf.cast(tf.size(x) // channels, "float32")
+        local_count = tf.cast(tf.size(x) // channels, x.dtype)
         sums = replica.all_reduce(tf.distribute.ReduceOp.SUM,
                                   tf.concat([tf.reduce_sum(x, axes), [local_count]], 0))
         count = sums[-1]
@@ -83,6 +88,17 @@ class BatchNorm(keras.layers.BatchNormalization):
         centred = x - mean
         variance = replica.all_reduce(tf.distribute.ReduceOp.SUM,
                                       tf.reduce_sum(tf.square(centred), axes)) / count
-        gamma, beta = self._scale_and_offset(channels)
+        gamma, beta = self._scale_and_offset(channels, x.dtype)
         outputs = centred * (tf.math.rsqrt(variance + self.epsilon) * gamma) + beta
         return outputs, mean, variance
+
+
+def _statistics_dtype(inputs, moving_mean):
+    """"float64" when inputs and variables are float64, "float32" when both fit float32, else None."""
+    input_dtype = keras.backend.standardize_dtype(inputs.dtype)
+    variable_dtype = keras.backend.standardize_dtype(moving_mean.dtype)
+    if input_dtype == "float64" and variable_dtype == "float64":
+        return "float64"
+    if keras.backend.result_type(input_dtype, "float32") == "float32" and variable_dtype == "float32":
+        return "float32"
+    return None

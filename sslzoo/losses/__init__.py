@@ -1,6 +1,7 @@
 """Self-supervised losses: pure, replica-aware functions of tensors.
 
-Every loss computes in float32 whatever the input dtype, is numerically stable
+Every loss computes in float64 when given float64 embeddings and in float32 for
+any other input dtype (bf16, fp16, integers), is numerically stable
 (log-sum-exp, fused softmax cross-entropy, log-domain Sinkhorn) and traces under
 `tf.function`, also with `jit_compile=True` on one device. The similarity losses
 (`nt_xent`, `info_nce`, `clip`, `nce`, `mil_nce`) L2-normalise their embedding

@@ -1,4 +1,8 @@
-"""Input validation and float32 casting shared by the losses.
+"""Input validation and compute-dtype casting shared by the losses.
+
+Losses compute in float64 when given float64 embeddings (so replica-split
+exactness can be proven to ~1e-12) and in float32 for every narrower or
+non-float type (bf16, fp16, integers, bools), as mixed precision wants.
 
 Every check reads static shapes only (no data-dependent Python branching), so
 the losses trace under `tf.function` and compile with XLA. Bad input raises
@@ -8,8 +12,13 @@ import numpy as np
 import tensorflow as tf
 
 
-def as_float32(x, name):
-    """Converts `x` to a float32 tensor (bf16, fp16, fp64, integers and bools are cast).
+def compute_dtype(*tensors):
+    """float64 if any of `tensors` is float64, else float32: the dtype a loss computes in."""
+    return tf.float64 if any(t.dtype == tf.float64 for t in tensors) else tf.float32
+
+
+def as_float(x, name, dtype=None):
+    """Converts `x` to a float tensor: `dtype` if given, else float64 stays, everything else float32.
 
     Raises:
       ValueError: `x` is not numeric.
@@ -17,7 +26,16 @@ def as_float32(x, name):
     x = tf.convert_to_tensor(x)
     if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype.is_bool):
         raise ValueError(f"`{name}` must be a numeric tensor, got dtype {x.dtype.name}")
-    return tf.cast(x, tf.float32)
+    if dtype is None:
+        dtype = tf.float64 if x.dtype == tf.float64 else tf.float32
+    return tf.cast(x, dtype)
+
+
+def as_float_pair(x, y, name_x, name_y):
+    """`x` and `y` as float tensors of one compute dtype (float64 if either is float64)."""
+    x, y = as_float(x, name_x), as_float(y, name_y)
+    dtype = compute_dtype(x, y)
+    return tf.cast(x, dtype), tf.cast(y, dtype)
 
 
 def check_rank(x, rank, name, layout):
@@ -41,8 +59,8 @@ def check_same_shape(a, b, name_a, name_b):
         raise ValueError(f"`{name_a}` and `{name_b}` must have the same shape, got {a.shape} and {b.shape}")
 
 
-def positive_float32(value, name):
-    """`value` as a float32 scalar; raises ValueError if it is statically known and not > 0.
+def positive_float(value, name, dtype=tf.float32):
+    """`value` as a `dtype` scalar; raises ValueError if it is statically known and not > 0.
 
     Python and numpy numbers and constant tensors are checked; variables and
     tensors whose value is only known at run time (a learnable scale) pass.
@@ -57,7 +75,7 @@ def positive_float32(value, name):
         static = np.asarray(static)
         if static.size != 1 or not np.issubdtype(static.dtype, np.number) or not float(static) > 0.0:
             raise ValueError(f"`{name}` must be a positive number, got {value!r}")
-    return tf.cast(value, tf.float32)
+    return tf.cast(value, dtype)
 
 
 def check_int_at_least(value, minimum, name):

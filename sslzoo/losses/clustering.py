@@ -34,24 +34,24 @@ def sinkhorn(scores, epsilon=0.05, iterations=3, extra_scores=None):
         normalisation but are not returned, identical on every replica (SwAV's
         queue of past embeddings). The row count is then B + L.
     Returns:
-      (B, K) float32 codes, this replica's rows of the global codes. Not
+      (B, K) codes (float64 for float64 scores, else float32), this replica's rows of the global codes. Not
       stop-gradient'ed: callers (e.g. `swav`) pass stop_gradient(scores).
     """
-    scores = _checks.as_float32(scores, "scores")
+    scores = _checks.as_float(scores, "scores")
     _checks.check_rank(scores, 2, "scores", "(batch, prototypes)")
-    epsilon = _checks.positive_float32(epsilon, "epsilon")
+    epsilon = _checks.positive_float(epsilon, "epsilon", scores.dtype)
     _checks.check_int_at_least(iterations, 1, "iterations")
-    num_prototypes = tf.cast(tf.shape(scores)[1], tf.float32)
-    global_batch = tf.cast(tf.shape(scores)[0] * replica.num_replicas(), tf.float32)
+    num_prototypes = tf.cast(tf.shape(scores)[1], scores.dtype)
+    global_batch = tf.cast(tf.shape(scores)[0] * replica.num_replicas(), scores.dtype)
     log_q, log_extra = scores / epsilon, None
     if extra_scores is not None:
-        extra_scores = _checks.as_float32(extra_scores, "extra_scores")
+        extra_scores = _checks.as_float(extra_scores, "extra_scores", scores.dtype)
         _checks.check_rank(extra_scores, 2, "extra_scores", "(rows, prototypes)")
         if extra_scores.shape[1] != scores.shape[1]:
             raise ValueError(f"`extra_scores` must have {scores.shape[1]} prototypes like `scores`, "
                              f"got shape {extra_scores.shape}")
         log_extra = extra_scores / epsilon
-        global_batch += tf.cast(tf.shape(extra_scores)[0], tf.float32)
+        global_batch += tf.cast(tf.shape(extra_scores)[0], scores.dtype)
     total = tf.reduce_logsumexp(_global_logsumexp_over_batch(log_q, log_extra))
     log_q -= total  # total 1
     log_extra = None if log_extra is None else log_extra - total
@@ -83,19 +83,21 @@ def swav(scores, num_global=2, temperature=0.1, epsilon=0.05, iterations=3, queu
         past embeddings, one per global crop, identical on every replica; they
         join crop s's Sinkhorn normalisation as `extra_scores`.
     Returns:
-      float32 scalar, the mean over this replica's samples.
+      scalar (float64 for float64 inputs, else float32), the mean over this replica's samples.
     """
     if not isinstance(scores, (list, tuple)) or len(scores) < 2:
         seen = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
         raise ValueError(f"`scores` must be a list of at least 2 (batch, prototypes) tensors, got {seen}")
-    scores = [_checks.as_float32(s, f"scores[{i}]") for i, s in enumerate(scores)]
+    scores = [_checks.as_float(s, f"scores[{i}]") for i, s in enumerate(scores)]
+    dtype = _checks.compute_dtype(*scores)
+    scores = [tf.cast(s, dtype) for s in scores]
     for i, crop in enumerate(scores):
         _checks.check_rank(crop, 2, f"scores[{i}]", "(batch, prototypes)")
         _checks.check_same_shape(crop, scores[0], f"scores[{i}]", "scores[0]")
     _checks.check_int_at_least(num_global, 1, "num_global")
     if num_global > len(scores):
         raise ValueError(f"`num_global` must be at most len(scores) = {len(scores)}, got {num_global}")
-    temperature = _checks.positive_float32(temperature, "temperature")
+    temperature = _checks.positive_float(temperature, "temperature", dtype)
     if queue_scores is not None and len(queue_scores) != num_global:
         raise ValueError(f"`queue_scores` must hold one matrix per global crop ({num_global}), "
                          f"got {len(queue_scores)}")

@@ -26,15 +26,15 @@ def margin_contrastive(x1, x2, similar, margin=1.0):
       similar: (B,) 1 for a similar pair, 0 for a dissimilar one (bool or numeric).
       margin: positive float, the distance beyond which dissimilar pairs cost nothing.
     Returns:
-      float32 scalar.
+      scalar (float64 for float64 inputs, else float32).
     """
-    x1, x2 = _checks.as_float32(x1, "x1"), _checks.as_float32(x2, "x2")
-    similar = _checks.as_float32(similar, "similar")
+    x1, x2 = _checks.as_float_pair(x1, x2, "x1", "x2")
+    similar = _checks.as_float(similar, "similar", x1.dtype)
     _checks.check_rank(x1, 2, "x1", "(batch, dim)")
     _checks.check_same_shape(x1, x2, "x1", "x2")
     _checks.check_rank(similar, 1, "similar", "(batch,)")
     _checks.check_dims(similar, 0, x1.shape[0], "similar", "the batch of `x1`")
-    margin = _checks.positive_float32(margin, "margin")
+    margin = _checks.positive_float(margin, "margin", x1.dtype)
     squared = tf.reduce_sum(tf.square(x1 - x2), axis=-1)
     distance = tf.sqrt(tf.maximum(squared, _DISTANCE_EPSILON))
     hinge = tf.nn.relu(margin - distance)
@@ -53,12 +53,12 @@ def nt_xent(z1, z2, temperature=0.1):
       z2: (B, D) projections of the second views.
       temperature: positive float.
     Returns:
-      float32 scalar, the mean over the 2B local anchors.
+      scalar (float64 for float64 inputs, else float32), the mean over the 2B local anchors.
     """
-    z1, z2 = _checks.as_float32(z1, "z1"), _checks.as_float32(z2, "z2")
+    z1, z2 = _checks.as_float_pair(z1, z2, "z1", "z2")
     _checks.check_rank(z1, 2, "z1", "(batch, dim)")
     _checks.check_same_shape(z1, z2, "z1", "z2")
-    temperature = _checks.positive_float32(temperature, "temperature")
+    temperature = _checks.positive_float(temperature, "temperature", z1.dtype)
     z1, z2 = _ops.l2_normalize(z1), _ops.l2_normalize(z2)
     first_all, second_all = replica.all_gather(z1), replica.all_gather(z2)
     candidates = tf.concat([first_all, second_all], axis=0)  # (2NB, D)
@@ -69,7 +69,7 @@ def nt_xent(z1, z2, temperature=0.1):
     anchors = tf.concat([z1, z2], axis=0)  # (2B, D)
     logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature  # (2B, 2NB)
     is_self = tf.one_hot(self_index, 2 * global_batch, on_value=True, off_value=False)
-    logits = tf.where(is_self, _ops.EXCLUDED_LOGIT, logits)
+    logits = _ops.excluded_where(is_self, logits)
     return _ops.mean_cross_entropy(logits, positive_index)
 
 
@@ -88,18 +88,18 @@ def info_nce(query, key, queue=None, temperature=0.2):
       queue: optional (Q, D) negative keys.
       temperature: positive float.
     Returns:
-      float32 scalar, the mean over the B local queries.
+      scalar (float64 for float64 inputs, else float32), the mean over the B local queries.
     """
-    query, key = _checks.as_float32(query, "query"), _checks.as_float32(key, "key")
+    query, key = _checks.as_float_pair(query, key, "query", "key")
     _checks.check_rank(query, 2, "query", "(batch, dim)")
     _checks.check_same_shape(query, key, "query", "key")
-    temperature = _checks.positive_float32(temperature, "temperature")
+    temperature = _checks.positive_float(temperature, "temperature", query.dtype)
     query, key = _ops.l2_normalize(query), _ops.l2_normalize(key)
     if queue is None:
         keys = replica.all_gather(key)  # (NB, D)
         logits = tf.matmul(query, keys, transpose_b=True) / temperature
         return _ops.mean_cross_entropy(logits, replica.global_rows(tf.shape(query)[0]))
-    queue = _checks.as_float32(queue, "queue")
+    queue = _checks.as_float(queue, "queue", query.dtype)
     _checks.check_rank(queue, 2, "queue", "(queue_size, dim)")
     _checks.check_dims(queue, 1, query.shape[-1], "queue", "the dim of `query`")
     queue = _ops.l2_normalize(queue)

@@ -9,7 +9,7 @@ from sslzoo.losses import _ops
 def _symmetric_cross_entropy(x, y, scale):
     """(CE(S, diag) + CE(S^T, diag)) / 2 over this replica's rows; S = scale * cos(x_i, y_j).
 
-    x, y: (B, D) float32 after validation; scale: float32 scalar.
+    x, y: (B, D) float32 after validation; scale: scalar (float64 for float64 inputs, else float32).
     """
     x, y = _ops.l2_normalize(x), _ops.l2_normalize(y)
     x_all, y_all = replica.all_gather(x), replica.all_gather(y)  # (NB, D)
@@ -20,8 +20,8 @@ def _symmetric_cross_entropy(x, y, scale):
 
 
 def _validate_pair(x, y, name_x, name_y):
-    """Float32 (B, D) pair with equal shapes."""
-    x, y = _checks.as_float32(x, name_x), _checks.as_float32(y, name_y)
+    """Float (B, D) pair of one compute dtype with equal shapes."""
+    x, y = _checks.as_float_pair(x, y, name_x, name_y)
     _checks.check_rank(x, 2, name_x, "(batch, dim)")
     _checks.check_same_shape(x, y, name_x, name_y)
     return x, y
@@ -39,10 +39,10 @@ def clip(image_emb, text_emb, scale):
       scale: positive scalar multiplier (the exp of a learnable log-scale; a
         variable or tensor is fine).
     Returns:
-      float32 scalar, the mean over this replica's pairs.
+      scalar (float64 for float64 inputs, else float32), the mean over this replica's pairs.
     """
     image_emb, text_emb = _validate_pair(image_emb, text_emb, "image_emb", "text_emb")
-    scale = _checks.positive_float32(scale, "scale")
+    scale = _checks.positive_float(scale, "scale", image_emb.dtype)
     return _symmetric_cross_entropy(image_emb, text_emb, scale)
 
 
@@ -54,16 +54,16 @@ def nce(x, y, temperature=0.07):
       y: (B, D) embeddings of the other, row b paired with x row b.
       temperature: positive float.
     Returns:
-      float32 scalar, the mean over this replica's pairs.
+      scalar (float64 for float64 inputs, else float32), the mean over this replica's pairs.
     """
     x, y = _validate_pair(x, y, "x", "y")
-    temperature = _checks.positive_float32(temperature, "temperature")
+    temperature = _checks.positive_float(temperature, "temperature", x.dtype)
     return _symmetric_cross_entropy(x, y, 1.0 / temperature)
 
 
 def _validate_mil_inputs(video, text, text_mask):
-    """Float32 video (B, D), text (B, K, D) and bool mask (B, K) after shape checks."""
-    video, text = _checks.as_float32(video, "video"), _checks.as_float32(text, "text")
+    """Float video (B, D), text (B, K, D) of one dtype and bool mask (B, K) after shape checks."""
+    video, text = _checks.as_float_pair(video, text, "video", "text")
     _checks.check_rank(video, 2, "video", "(batch, dim)")
     _checks.check_rank(text, 3, "text", "(batch, candidates, dim)")
     _checks.check_dims(text, 0, video.shape[0], "text", "the batch of `video`")
@@ -93,20 +93,20 @@ def mil_nce(video, text, text_mask=None, temperature=0.07):
       text_mask: optional (B, K) bool/0-1, true for real candidates.
       temperature: positive float.
     Returns:
-      float32 scalar, the mean over this replica's clips.
+      scalar (float64 for float64 inputs, else float32), the mean over this replica's clips.
     """
     video, text, text_mask = _validate_mil_inputs(video, text, text_mask)
-    temperature = _checks.positive_float32(temperature, "temperature")
+    temperature = _checks.positive_float(temperature, "temperature", video.dtype)
     video, text = _ops.l2_normalize(video), _ops.l2_normalize(text)
     video_all = replica.all_gather(video)  # (NB, D)
     text_all = replica.all_gather(text)  # (NB, K, D)
     mask_all = replica.all_gather(tf.cast(text_mask, tf.float32)) > 0.5  # (NB, K); collectives take no bool
     # Row i: this clip against every candidate of the global batch -> (B, NB, K).
     row = tf.einsum("id,jkd->ijk", video, text_all) / temperature
-    row = tf.where(mask_all[tf.newaxis], row, _ops.EXCLUDED_LOGIT)
+    row = _ops.excluded_where(~mask_all[tf.newaxis], row)
     # Column i: every clip of the global batch against this clip's candidates -> (B, NB, K).
     column = tf.einsum("jd,ikd->ijk", video_all, text) / temperature
-    column = tf.where(text_mask[:, tf.newaxis], column, _ops.EXCLUDED_LOGIT)
+    column = _ops.excluded_where(~text_mask[:, tf.newaxis], column)
     local_batch = tf.shape(video)[0]
     denominator = tf.reduce_logsumexp(tf.reshape(tf.concat([row, column], axis=1), [local_batch, -1]), axis=1)
     positives = tf.gather(row, replica.global_rows(local_batch), axis=1, batch_dims=1)  # (B, K): s(i, i, k)

@@ -22,13 +22,13 @@ def barlow_twins_terms(z1, z2):
     Args:
       z1, z2: (B, D) projections of the two views on this replica.
     Returns:
-      (on_diagonal, off_diagonal) float32 scalars: `sum_i (1 - C_ii)^2` and
+      (on_diagonal, off_diagonal) scalars (float64 for float64 inputs, else float32): `sum_i (1 - C_ii)^2` and
       `sum_{i != j} C_ij^2`, C computed over the global batch as in `barlow_twins`.
     """
-    z1, z2 = _checks.as_float32(z1, "z1"), _checks.as_float32(z2, "z2")
+    z1, z2 = _checks.as_float_pair(z1, z2, "z1", "z2")
     _checks.check_rank(z1, 2, "z1", "(batch, dim)")
     _checks.check_same_shape(z1, z2, "z1", "z2")
-    global_batch = tf.cast(tf.shape(z1)[0] * replica.num_replicas(), tf.float32)
+    global_batch = tf.cast(tf.shape(z1)[0] * replica.num_replicas(), z1.dtype)
     z1n, z2n = _standardize(z1, global_batch), _standardize(z2, global_batch)
     correlation = replica.all_reduce_sum(tf.matmul(z1n, z2n, transpose_a=True)) / global_batch  # (D, D)
     diagonal = tf.linalg.diag_part(correlation)
@@ -50,9 +50,9 @@ def barlow_twins(z1, z2, lambd=5e-3):
       z2: (B, D) projections of the second views.
       lambd: non-negative float, weight of the off-diagonal (redundancy) term.
     Returns:
-      float32 scalar.
+      scalar (float64 for float64 inputs, else float32).
     """
     if isinstance(lambd, (int, float)) and not lambd >= 0:
         raise ValueError(f"`lambd` must be a non-negative number, got {lambd!r}")
     on_diagonal, off_diagonal = barlow_twins_terms(z1, z2)
-    return on_diagonal + tf.cast(lambd, tf.float32) * off_diagonal
+    return on_diagonal + tf.cast(lambd, on_diagonal.dtype) * off_diagonal
