@@ -131,13 +131,20 @@ def test_training_crop_and_flip_change_textured_frames(shards):
         return [c for c in read_all(shards[1][0], **kwargs) if c["label"] == 1][0]["video"]
 
     centre = textured(training=False)
-    crops = [textured(training=True, seed=s, color_jitter=0.0) for s in range(3)]
+    crops = [textured(training=True, seed=s, color_jitter=0.0, crop=crop)
+             for s in range(2) for crop in ("random_resized", "scale_jitter")]
     assert all(not np.allclose(c, centre, atol=0.05) for c in crops)
+    # A full-area square crop without flip or jitter is the evaluation view (window: all 8 frames).
+    same = textured(training=True, seed=0, color_jitter=0.0, flip=False, crop="scale_jitter",
+                    crop_area_range=(1.0, 1.0), num_frames=8)
+    np.testing.assert_allclose(same, textured(training=False, num_frames=8), atol=1e-6)
 
 
 def test_bad_arguments_name_themselves(shards, tmp_path):
     with pytest.raises(ValueError, match="num_frames"):
         read_clips(shards[0] + "-*", num_frames=0, image_size=8)
+    with pytest.raises(ValueError, match="crop"):
+        read_clips(shards[0] + "-*", num_frames=2, image_size=8, crop="centre")
     with pytest.raises(ValueError, match="file_pattern"):
         read_clips(str(tmp_path / "nothing-*"), num_frames=2, image_size=8)
     with pytest.raises(ValueError, match="num_shards"):

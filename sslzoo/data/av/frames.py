@@ -28,6 +28,20 @@ def random_window(seed, height, width, area_range=(0.3, 1.0), aspect_ratio_range
     return tf.stack([begin[0], begin[1], size[0], size[1]])
 
 
+def scale_jitter_window(seed, height, width, area_range=(0.3, 1.0)):
+    """A random square [y, x, side, side]: side = short side * U(sqrt(area_min), sqrt(area_max))."""
+    scale_seed, y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    short = tf.cast(tf.minimum(height, width), tf.float32)
+    scale = tf.random.stateless_uniform([], scale_seed, area_range[0] ** 0.5, area_range[1] ** 0.5)
+    side = tf.maximum(tf.cast(tf.round(short * scale), tf.int32), 1)
+    y = tf.random.stateless_uniform([], y_seed, 0, height - side + 1, dtype=tf.int32)
+    x = tf.random.stateless_uniform([], x_seed, 0, width - side + 1, dtype=tf.int32)
+    return tf.stack([y, x, side, side])
+
+
+CROPS = ("random_resized", "scale_jitter")
+
+
 def color_jitter(frames, seed, strength, prob=0.8):
     """Brightness, contrast, saturation, hue with SimCLR's ranges for `strength`, prob `prob`.
 
@@ -43,23 +57,32 @@ def color_jitter(frames, seed, strength, prob=0.8):
     return tf.clip_by_value(tf.where(apply, jittered, frames), 0.0, 1.0)
 
 
-def process_frames(jpegs, image_size, seed=None, area_range=(0.3, 1.0), flip=True, jitter=0.4):
+def process_frames(jpegs, image_size, seed=None, area_range=(0.3, 1.0), flip=True, jitter=0.4,
+                   crop="random_resized"):
     """Sampled JPEG frames -> float32 (T, S, S, 3) in [0, 1].
 
     Args:
       jpegs: (T,) string, the frames already chosen by the temporal window.
       image_size: int S.
-      seed: stateless seed (2,) for training (random resized crop, flip with
+      seed: stateless seed (2,) for training (a random crop, flip with
         probability 1/2 when `flip`, colour jitter of strength `jitter` when > 0);
         None for evaluation (centre square crop, nothing random).
+      crop: "random_resized" (Inception-style: area fraction in `area_range`,
+        aspect 3/4..4/3) or "scale_jitter" (a square whose area is that fraction of
+        the short side's square, at a random position).
     """
+    if crop not in CROPS:
+        raise ValueError(f"`crop` must be one of {CROPS}, got {crop!r}")
     shape = tf.io.extract_jpeg_shape(jpegs[0])
     height, width = shape[0], shape[1]
     if seed is None:
         window = centre_window(height, width)
     else:
         crop_seed, flip_seed, jitter_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-        window = random_window(crop_seed, height, width, area_range)
+        if crop == "random_resized":
+            window = random_window(crop_seed, height, width, area_range)
+        else:
+            window = scale_jitter_window(crop_seed, height, width, area_range)
     frames = tf.cast(_decode_crop(jpegs, window), tf.float32) / 255.0
     frames = tf.image.resize(frames, [image_size, image_size], method="bilinear", antialias=True)
     if seed is not None:

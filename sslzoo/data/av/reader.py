@@ -3,7 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 from sslzoo.data.av import keys
-from sslzoo.data.av.frames import process_frames
+from sslzoo.data.av.frames import CROPS, process_frames
 from sslzoo.data.av.parse import parse_clip
 from sslzoo.data.av.windows import audio_window, frame_window, nearest_captions
 
@@ -25,7 +25,7 @@ def _positive(name, value):
 
 def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, audio_sample_rate=48000,
                audio_samples=None, num_captions=1, training=True, seed=None, shuffle_buffer=256,
-               crop_area_range=(0.3, 1.0), flip=True, color_jitter=0.4, extra_labels=None, num_classes=None,
+               crop="random_resized", crop_area_range=(0.3, 1.0), flip=True, color_jitter=0.4, extra_labels=None, num_classes=None,
                num_parallel_calls=tf.data.AUTOTUNE):
     """Reads DMVR SequenceExample shards into unbatched clip dicts.
 
@@ -44,8 +44,8 @@ def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, 
                   with `num_classes`, for multi-label sets such as AudioSet).
       and one int64 () per `extra_labels` entry.
 
-    Training shuffles the files and the clips, takes a random resized crop (area in
-    `crop_area_range`), flips with probability 1/2 (`flip`) and jitters colour
+    Training shuffles the files and the clips, takes a random crop (`crop`:
+    "random_resized" or "scale_jitter", area fraction in `crop_area_range`), flips with probability 1/2 (`flip`) and jitters colour
     (`color_jitter` strength, 0 = off), the same for every frame of a clip. Evaluation
     keeps the file order and takes the centre square. With a `seed`, every random
     choice is stateless and the stream is the same on every run (a new draw each
@@ -72,6 +72,10 @@ def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, 
     image_size = _positive("image_size", image_size)
     frame_stride = _positive("frame_stride", frame_stride)
     num_captions = _positive("num_captions", num_captions)
+    if crop not in CROPS:
+        raise ValueError(f"`crop` must be one of {CROPS}, got {crop!r}")
+    if not 0 < crop_area_range[0] <= crop_area_range[1] <= 1:
+        raise ValueError(f"`crop_area_range` must satisfy 0 < low <= high <= 1, got {crop_area_range}")
     if fps <= 0 or audio_sample_rate <= 0:
         raise ValueError(f"`fps` and `audio_sample_rate` must be > 0, got {fps}, {audio_sample_rate}")
     if audio_samples is None:
@@ -99,7 +103,7 @@ def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, 
             time_seed = frame_seed = None
         indices, start = frame_window(tf.shape(clip["jpegs"])[0], num_frames, frame_stride, time_seed)
         video = process_frames(tf.gather(clip["jpegs"], indices), image_size, frame_seed,
-                               area_range=crop_area_range, flip=flip, jitter=color_jitter)
+                               area_range=crop_area_range, flip=flip, jitter=color_jitter, crop=crop)
         start_seconds = tf.cast(start, tf.float64) / fps
         audio, audio_mask = audio_window(clip["audio"], start_seconds, audio_samples, audio_sample_rate)
         window_start = clip["clip_start"] + tf.cast(tf.round(start_seconds * keys.MICROSECONDS), tf.int64)

@@ -8,26 +8,29 @@ keeps every shard that has both, so an interrupted run resumes where it stopped.
 """
 import collections
 import concurrent.futures
+import functools
 import json
 import multiprocessing
 import os
 import time
 
 from sslzoo.data.av import keys
+from sslzoo.data.av.example import encode_jpeg
 from sslzoo.data.prepare.errors import MediaError
 from sslzoo.data.prepare.media import decode_span, find_media, probe_duration
 
 REPORT_DIR = ".prepare"
 
 
-def clip_from_media(spec, path, fps=10, short_side=256, sample_rate=48000):
-    """Decodes one ClipSpec's span -> (clip dict for `write_clips`, media seconds)."""
+def clip_from_media(spec, path, fps=10, short_side=256, sample_rate=48000, jpeg_quality=90):
+    """Decodes one ClipSpec's span -> (clip dict for `write_clips`, frames as JPEG bytes; media seconds)."""
     start, end = spec.start, spec.end
     if spec.maybe_cut and start > 0:
         duration = probe_duration(path)
         if duration is not None and duration <= start:
             start, end = 0.0, (None if end is None else end - spec.start)
-    frames, audio, seconds = decode_span(path, start, end, fps, short_side, sample_rate)
+    frames, audio, seconds = decode_span(path, start, end, fps, short_side, sample_rate,
+                                         frame_transform=functools.partial(encode_jpeg, quality=jpeg_quality))
     if frames is None:
         raise MediaError("no video stream (audio-only media cannot be written as DMVR frames)")
     clip = {
@@ -83,7 +86,7 @@ def convert_shard(shard_path, videos, options):
                     if path is None:
                         raise missing
                     clip, seconds = clip_from_media(spec, path, options["fps"], options["short_side"],
-                                                    options["sample_rate"])
+                                                    options["sample_rate"], options.get("jpeg_quality", 90))
                 except MediaError as e:
                     failure = {"video_id": spec.video_id, "path": path, "start": spec.start, "end": spec.end,
                                "reason": str(e)}
@@ -91,7 +94,7 @@ def convert_shard(shard_path, videos, options):
                         raise MediaError(f"{spec.video_id}: {e}") from e
                     report["failed"].append(failure)
                     continue
-                writer.write(clip, options.get("jpeg_quality", 90))
+                writer.write(clip)
                 report["clips"] += 1
                 report["media_seconds"] += seconds
     except BaseException:

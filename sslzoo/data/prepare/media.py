@@ -46,14 +46,17 @@ def probe_duration(path):
         return max(lengths) if lengths else None
 
 
-def decode_span(path, start=0.0, end=None, fps=10, short_side=256, sample_rate=48000):
+def decode_span(path, start=0.0, end=None, fps=10, short_side=256, sample_rate=48000, frame_transform=None):
     """Decodes [start, end) s of `path`: frames at `fps` and mono float32 audio at `sample_rate`.
 
     Frame k is the first decoded frame at or after `start + k / fps` (within half a
     source frame); frames are resized so the short side is `short_side` (aspect kept).
+    `frame_transform` (e.g. JPEG encoding) is applied to each uint8 (H, W, 3) frame as
+    it is decoded, so a long video never holds all its raw frames in memory.
 
     Returns:
-      (frames uint8 (T, H, W, 3) or None when the file has no video stream,
+      (frames uint8 (T, H, W, 3), or the list of T transformed frames, or None when
+         the file has no video stream,
        audio float32 (N,) or None when it has no audio stream,
        seconds: the span's decoded length).
     Raises:
@@ -95,6 +98,8 @@ def decode_span(path, start=0.0, end=None, fps=10, short_side=256, sample_rate=4
                             continue
                         size = size or _resize_dims(frame.width, frame.height, short_side)
                         rgb = frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
+                        if frame_transform is not None:
+                            rgb = frame_transform(rgb)
                         while frame.time + half_frame >= target and (end is None or target < end):
                             frames.append(rgb)
                             target = start + len(frames) / fps
@@ -135,4 +140,6 @@ def decode_span(path, start=0.0, end=None, fps=10, short_side=256, sample_rate=4
         seconds = 0.0 if waveform is None else len(waveform) / sample_rate
     if video is None and (waveform is None or not len(waveform)):
         raise MediaError(f"no audio samples in [{start}, {end}) s")
-    return (np.stack(frames) if frames else None), waveform, seconds
+    if not frames:
+        return None, waveform, seconds
+    return (frames if frame_transform is not None else np.stack(frames)), waveform, seconds
