@@ -123,6 +123,17 @@ def test_narrations_name_digit_and_direction_and_use_training_templates(clips):
     assert 0.03 < 1 - clips["text_mask"][:, 0].mean() < 0.2
 
 
+def test_in_memory_dataset_matches_the_arrays(clips):
+    from sslzoo.data.av_digits import av_digits_dataset
+
+    elements = list(av_digits_dataset("validation", training=False, data=clips).take(3).as_numpy_iterator())
+    for n, element in enumerate(elements):
+        np.testing.assert_allclose(element["video"], clips["video"][n] / 255.0, atol=1e-6)
+        np.testing.assert_array_equal(element["audio"], clips["audio"][n])
+        assert [t.decode() for t in element["text"]] == list(clips["text"][n])
+        assert element["label"] == clips["label"][n] and element["direction"] == clips["direction"][n]
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="split"):
         av_digits("dev")

@@ -19,6 +19,7 @@ other 500) and test (the 1,000 bundled test digits). Everything derives from
 `seed`: the same arguments give the same clips on every machine.
 
     data = av_digits("train")                   # numpy arrays, 4,000 clips
+    av_digits_dataset("train", data=data)       # the same in tf.data, in memory
     write_av_digits("data/avdigits")            # DMVR shards for read_clips
     read_clips("data/avdigits/train-*", **READ_ARGS, training=True)
 """
@@ -168,6 +169,32 @@ def av_digits(split="train", num_clips=None, seed=0, sample_rate=SAMPLE_RATE, mi
         "source_index": plan["source_index"][chosen],
         "start": np.arange(start, stop) * duration,
     }
+
+
+def av_digits_dataset(split="train", training=True, seed=0, data=None, **kwargs):
+    """AV-digits as an in-memory `tf.data.Dataset` of unbatched dicts, like `read_clips`'s.
+
+    Elements: `video` float32 (16, 32, 32, 3) in [0, 1], `audio` float32 (25,600,)
+    at 16 kHz, `audio_mask` (), `text` string (2,), `text_mask` float32 (2,),
+    `label` int64 (), `direction` int64 (). No augmentation (shards + `read_clips`
+    add windows and crops); `training` shuffles (seeded) each pass.
+
+    Args:
+      data: arrays from `av_digits` to reuse; default `av_digits(split, seed=seed, **kwargs)`.
+    """
+    import tensorflow as tf
+
+    data = av_digits(split, seed=seed, **kwargs) if data is None else data
+    columns = {key: data[key] for key in ("video", "audio", "audio_mask", "text_mask", "label", "direction")}
+    columns["text"] = data["text"].astype(str)
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
+    if training:
+        dataset = dataset.shuffle(len(data["label"]), seed=seed, reshuffle_each_iteration=True)
+
+    def to_unit(element):
+        return dict(element, video=tf.cast(element["video"], tf.float32) / 255.0)
+
+    return dataset.map(to_unit, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def to_clips(data, split="train"):
