@@ -151,6 +151,8 @@ def test_csv_format_resume_and_strict(media, tmp_path):
     assert again["clips"] == 2 and [os.path.getmtime(s) for s in (shards[0], shards[2])] == [stamps[0], stamps[2]]
     clip = [c for c in records(output, "clips") if c["filename"] == "vid_a.mkv"][0]
     assert clip["label"] == [4] and clip["captions"] == ["a caption"] and len(clip["frames"]) == 3
+    with pytest.raises(ValueError, match="shard count"):
+        prepare(PARSERS["csv"]([path], media), output, media_dir=media, num_shards=2, **OPTIONS)
     with pytest.raises(MediaError, match="vid_c"):
         prepare(PARSERS["csv"]([path], media), str(tmp_path / "strict"), media_dir=media, strict=True, **OPTIONS)
 

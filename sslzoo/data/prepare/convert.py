@@ -116,6 +116,19 @@ def _done(shard_path):
     return None
 
 
+def _check_no_stale_shards(tasks, output_dir):
+    """Refuses to mix shards of an earlier run with another shard count (readers would glob both)."""
+    import glob
+
+    planned = {os.path.basename(path) for path, _ in tasks}
+    subsets = {name.rsplit("-", 3)[0] for name in planned}
+    for subset in subsets:
+        for path in glob.glob(os.path.join(glob.escape(output_dir), keys.shard_pattern(subset))):
+            if os.path.basename(path) not in planned:
+                raise ValueError(f"{output_dir} holds {os.path.basename(path)} from a run with another shard count; "
+                                 "rerun with the same `num_shards` (--shards) or use a new output folder")
+
+
 def _pool(workers):
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["tensorflow", "av", "PIL.Image"])
@@ -145,6 +158,7 @@ def prepare(specs, output_dir, media_dir=".", num_shards=1, fps=10, short_side=2
                    path_template=path_template)
     began = time.time()
     tasks = plan_shards(specs, output_dir, num_shards)
+    _check_no_stale_shards(tasks, output_dir)
     reports, todo = [], []
     for shard_path, videos in tasks:
         done = _done(shard_path)

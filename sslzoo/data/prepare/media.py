@@ -87,6 +87,8 @@ def decode_span(path, start=0.0, end=None, fps=10, short_side=256, sample_rate=4
         audio_done = audio is None
         try:
             for packet in container.demux(*streams):
+                if (packet.stream is video and video_done) or (packet.stream is audio and audio_done):
+                    continue
                 for frame in packet.decode():
                     if frame.time is None:
                         continue
