@@ -184,6 +184,12 @@ def test_malformed_audioset_and_csv(tmp_path):
         PARSERS["csv"]([bad])
 
 
+def test_csv_label_names_are_numbered_in_sorted_order(tmp_path):
+    named = write(tmp_path / "named.csv", "video_path,start,end,label\na.mp4,0,1,walk\nb.mp4,0,1,run\nc.mp4,0,1,\n")
+    specs = PARSERS["csv"]([named])
+    assert [(s.labels, s.label_texts) for s in specs] == [([1], ["walk"]), ([0], ["run"]), ([], [])]
+
+
 def test_command_line_parallel_and_exit_statuses(media, tmp_path):
     path = csv_file(tmp_path, media)
     command = [sys.executable, "-m", "sslzoo.train.prepare", "csv", f"--annotations={path}", f"--media_dir={media}",

@@ -1,8 +1,11 @@
 """The generic CSV format of DMVR's generator: `video_path,start,end[,label,caption]`.
 
-A header line names the columns; `start` and `end` are seconds; `label` an int
-class index; `caption` a narration over the clip. Relative video paths are
-resolved against --media_dir (default: the CSV's folder).
+A header line names the columns; `start` and `end` are seconds; `label` a class
+name or index; `caption` a narration over the clip. As in DMVR, labels are names:
+when every label is an integer it is the class index itself, otherwise the names
+are numbered in sorted order (deterministic, unlike DMVR's set order); the name is
+stored as `clip/label/text` either way. Relative video paths are resolved against
+--media_dir (default: the CSV's folder).
 """
 import csv
 import os
@@ -13,9 +16,17 @@ from sslzoo.data.prepare.records import ClipSpec, number
 REQUIRED = ("video_path", "start", "end")
 
 
+def _label_index(names):
+    """{name: index}: the integers themselves when all names are integers, else sorted order."""
+    try:
+        return {name: int(name) for name in names}
+    except ValueError:
+        return {name: i for i, name in enumerate(sorted(names))}
+
+
 def parse(paths, media_dir=None):
     """[CSV files] -> list of ClipSpec (subset: the CSV's name without extension)."""
-    clips = []
+    rows = []
     for path in paths:
         base = media_dir or os.path.dirname(os.path.abspath(path))
         subset = os.path.basename(path).rsplit(".", 1)[0]
@@ -23,23 +34,23 @@ def parse(paths, media_dir=None):
             reader = csv.DictReader(f)
             missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
             if missing:
-                raise AnnotationError(path, "header", missing[0], "missing column; expected video_path,start,end[,label,caption]")
+                raise AnnotationError(path, "header", missing[0],
+                                      "missing column; expected video_path,start,end[,label,caption]")
             for line, row in enumerate(reader, start=2):
                 record = f"line {line}"
-                video_path = row["video_path"]
-                if not video_path:
+                if not row["video_path"]:
                     raise AnnotationError(path, record, "video_path", "empty")
                 start = number(path, record, "start", row["start"])
                 end = number(path, record, "end", row["end"])
                 if end < start:
                     raise AnnotationError(path, record, "end", f"{end} is before start {start}")
-                labels = []
-                if row.get("label") not in (None, ""):
-                    try:
-                        labels = [int(row["label"])]
-                    except ValueError:
-                        raise AnnotationError(path, record, "label", f"expected an integer, got {row['label']!r}") from None
-                captions = [(start, end, row["caption"])] if row.get("caption") else []
-                clips.append(ClipSpec(video_id=video_path, start=start, end=end, captions=captions, labels=labels,
-                                      subset=subset, media_path=os.path.join(base, video_path)))
+                rows.append((row, start, end, subset, os.path.join(base, row["video_path"])))
+    index = _label_index({row["label"] for row, *_ in rows if row.get("label")})
+    clips = []
+    for row, start, end, subset, media_path in rows:
+        label = row.get("label")
+        captions = [(start, end, row["caption"])] if row.get("caption") else []
+        clips.append(ClipSpec(video_id=row["video_path"], start=start, end=end, captions=captions,
+                              labels=[index[label]] if label else [], label_texts=[label] if label else [],
+                              subset=subset, media_path=media_path))
     return clips
