@@ -119,8 +119,8 @@ def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, 
             "label": clip["label"],
         }
         if num_classes:
-            indices = tf.boolean_mask(clip["labels"], (clip["labels"] >= 0) & (clip["labels"] < num_classes))
-            hot = tf.reduce_sum(tf.one_hot(indices, num_classes, dtype=tf.float32), axis=0)
+            known = tf.boolean_mask(clip["labels"], (clip["labels"] >= 0) & (clip["labels"] < num_classes))
+            hot = tf.reduce_sum(tf.one_hot(known, num_classes, dtype=tf.float32), axis=0)
             element["labels"] = tf.ensure_shape(tf.minimum(hot, 1.0), [num_classes])
         for name in extra_labels or {}:
             element[name] = clip[name]

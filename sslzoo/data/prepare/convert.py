@@ -131,7 +131,8 @@ def _check_no_stale_shards(tasks, output_dir):
 
 def _pool(workers):
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tensorflow", "av", "PIL.Image"])
+    # The fork server imports TensorFlow and this module once; each worker forks from it.
+    context.set_forkserver_preload(["sslzoo.data.prepare.convert", "av", "PIL.Image"])
     return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
 
 
