@@ -16,7 +16,7 @@ Methods:
 - faiss IVF-PQ: the memory-short choice (`memory_bytes` = 1/4 of the raw vectors), with
   exact re-ranking of 10k candidates read from the memory-mapped .npy (as an Index does);
 - usearch: HNSW (connectivity 16, expansion_add 64), expansion_search raised until
-  probe recall >= 0.95 as for faiss;
+  leave-one-out probe recall >= 0.95, exactly as FaissBackend.tune does;
 - numpy: exact, chunked matrix product (the ground truth's method, timed separately).
 Memory: bytes of the serialised index (faiss, usearch's `memory_usage`) or the arrays (numpy).
 """
@@ -121,16 +121,20 @@ def bench_faiss(base, queries, truth, memory_bytes=None, label="faiss (auto)"):
 def bench_usearch(base, queries, truth, target=0.95, threads=2):
     from usearch.index import Index
 
-    from sslzoo.search.faiss_backend import probe_queries
+    from sslzoo.search.faiss_backend import probe_rows
 
     started = time.perf_counter()
     index = Index(ndim=DIM, metric="ip", dtype="f32", connectivity=16, expansion_add=64)
     index.add(np.arange(len(base)), base, threads=threads)
-    probes = probe_queries(base)
-    probe_truth = exact_top_k(base, probes)
+    rows = probe_rows(len(base))  # leave-one-out probes, as FaissBackend.tune
+    scores = base[rows] @ base.T
+    scores[np.arange(len(rows)), rows] = -np.inf
+    probe_truth = np.argpartition(-scores, K - 1, axis=1)[:, :K]
     for expansion in (16, 32, 64, 128, 256, 512, 1024):
         index.expansion_search = expansion
-        if recall(index.search(probes, K, threads=threads).keys, probe_truth) >= target:
+        found = index.search(base[rows], K + 1, threads=threads).keys
+        found = [[i for i in f if i != r][:K] for f, r in zip(found, rows)]
+        if recall(found, probe_truth) >= target:
             break
     build = time.perf_counter() - started
     found, qps = timed_search(lambda q: index.search(q, K, threads=threads).keys, queries)
