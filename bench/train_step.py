@@ -40,15 +40,16 @@ def build(name, size):
     if name == "simclr":
         return models.SimCLR(encoder, projector=head(), temperature=0.1)
     if name == "moco_v2":
-        return models.MoCo(encoder, projector=head(use_bn=False), queue_size=4096)
+        return models.MoCoV2(encoder, projector=head(use_bn=False), queue_size=4096)
     if name == "moco_v3":
         predictor = heads.PredictionHead(hidden_dim=2048, output_dim=128)
-        return models.MoCo(encoder, projector=head(), predictor=predictor, version=3)
+        return models.MoCoV3(encoder, projector=head(), predictor=predictor)
     if name == "barlow_twins":
         return models.BarlowTwins(encoder, projector=head(2048, last_bn=True, last_bn_affine=False))
     if name == "swav":
         return models.SwAV(encoder, projector=head(), num_prototypes=512)
-    raise ValueError(f"`name` must be one of {OBJECTIVES}, got {name!r}")
+    # Any other registered objective with its defaults.
+    return models.get(name)(encoder)
 
 
 def random_batch(name, batch, size):

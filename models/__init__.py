@@ -1,16 +1,25 @@
 """Self-supervised objectives: each a `keras.Model` with its own `train_step`.
 
-All derive from `sslzoo.models.base.SSLModel` and train with `model.fit`.
-Importing this package registers everything a saved `.keras` objective names
-(its layers, LARS and the schedules), so `keras.saving.load_model` finds them.
+All derive from `sslzoo.models.SSLModel` (or `MomentumSSLModel`) and train with
+`model.fit`. One registry names them: `register(name)` (class decorator),
+`get(name)`, `available()`. Importing this package registers every objective
+and everything a saved `.keras` objective names (layers, encoders, tokenizers,
+LARS and the schedules), so `keras.saving.load_model` finds them.
 """
+import sslzoo.backbones  # noqa: F401  (registers the encoders' layers for load_model)
 import sslzoo.optimizers  # noqa: F401  (registers LARS and WarmupCosine for load_model)
+import sslzoo.text  # noqa: F401  (registers text encoders and tokenizers for load_model)
 from sslzoo.models.barlow_twins import BarlowTwins
-from sslzoo.models.base import SSLModel
+from sslzoo.models.base import MomentumSSLModel, SSLModel
 from sslzoo.models.clip import CLIP
-from sslzoo.models.moco import MoCo
+from sslzoo.models.moco_v2 import MoCoV2
+from sslzoo.models.moco_v3 import MoCoV3
 from sslzoo.models.pair_contrastive import PairContrastive
+from sslzoo.models.registry import available, get, register
 from sslzoo.models.simclr import SimCLR
 from sslzoo.models.swav import SwAV
 
-__all__ = ["SSLModel", "PairContrastive", "SimCLR", "MoCo", "BarlowTwins", "SwAV", "CLIP"]
+__all__ = [
+    "BarlowTwins", "CLIP", "MoCoV2", "MoCoV3", "MomentumSSLModel", "PairContrastive", "SSLModel", "SimCLR",
+    "SwAV", "available", "get", "register",
+]

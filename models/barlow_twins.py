@@ -4,8 +4,11 @@ import tensorflow as tf
 
 from sslzoo import heads, losses
 from sslzoo.models.base import SSLModel, build_layer, serialize
+from sslzoo.models.moco_v2 import TWO_VIEWS
+from sslzoo.models.registry import register
 
 
+@register("barlow_twins")
 @keras.saving.register_keras_serializable(package="sslzoo")
 class BarlowTwins(SSLModel):
     """Pushes the cross-correlation of two views' projections to the identity.
@@ -25,6 +28,8 @@ class BarlowTwins(SSLModel):
 
     metric_names = ("loss", "on_diagonal", "off_diagonal")
     serialized_layers = ("encoder", "projector")
+    batch_spec = TWO_VIEWS
+    embedding_spaces = {"image": ("projection",)}
 
     def __init__(self, encoder, projector=None, lambd=5e-3, **kwargs):
         super().__init__(encoder, **kwargs)
@@ -39,13 +44,15 @@ class BarlowTwins(SSLModel):
         build_layer(self.projector, (None, self.representation_dim))
         self.built = True
 
-    def compute_objective(self, data, training):
-        view_1, view_2 = data
-        z = self.projector(self.encoder(tf.concat([view_1, view_2], 0), training=training), training=training)
-        z_1, z_2 = tf.split(z, 2)
+    def project(self, features, modality="image", space="projection", training=False):
+        return self.projector(features, training=training)
+
+    def compute_objective(self, batch, training):
+        view_1, view_2 = batch
+        z_1, z_2 = tf.split(self.embed(tf.concat([view_1, view_2], 0), space="projection", training=training), 2)
         on_diagonal, off_diagonal = losses.barlow_twins_terms(z_1, z_2)
         loss = on_diagonal + self.lambd * off_diagonal
-        return {"loss": loss, "on_diagonal": on_diagonal, "off_diagonal": off_diagonal}
+        return loss, {"on_diagonal": on_diagonal, "off_diagonal": off_diagonal}
 
     def get_config(self):
         return {**super().get_config(), "projector": serialize(self.projector), "lambd": self.lambd}

@@ -1,18 +1,27 @@
 """The base class every sslzoo objective derives from.
 
-An objective is a `keras.Model` trained by plain `model.fit`. It holds an
-encoder (images -> representation h, exposed as `model.encoder`), builds every
-sub-layer eagerly in its constructor, and implements one method:
+An objective is a `keras.Model` trained by plain `model.fit`. It holds its
+encoders by modality (`encoders={"image": ...}` or `{"video", "audio", "text"}`;
+`model.encoder` is the first), builds every sub-layer eagerly in its
+constructor, declares the batch it trains on (`batch_spec`), the embedding
+spaces it defines beyond the encoders' features (`embedding_spaces`), and
+implements one method:
 
-    compute_objective(data, training) -> {"loss": scalar, <metric>: scalar, ...}
+    compute_objective(batch, training) -> (loss, {<metric>: scalar, <step state>: tensor})
+
+`embed(inputs, modality, space)` is the one way evaluation, search and export
+get embeddings: `space="features"` is the encoder's output h, other spaces go
+through the objective's `project`.
 
 `SSLModel` owns everything cross-cutting:
 
+- the batch check: each batch against `batch_spec`, once, when the step is traced;
 - the train step: forward under a `tf.GradientTape`, the loss divided by the
   number of replicas before the gradient (the optimizer sums gradients over
   replicas; see `sslzoo.replica` for the loss convention), loss scaling for
-  mixed float16, `optimizer.apply`, then the objective's `after_train_step`
-  hook (momentum encoders, queues, prototype normalisation);
+  mixed float16, `optimizer.apply`, then the objective's one state hook,
+  `after_train_step(batch, outputs)` (momentum encoders, queues, prototypes),
+  which sees every output of `compute_objective`;
 - metric trackers: one `keras.metrics.Mean` per name in `metric_names`;
 - a clear error for a non-finite loss (`raise_on_nan`): in the step, or under
   `jit_compile` (XLA drops CheckNumerics) on the host after the step, whose
@@ -20,13 +29,17 @@ sub-layer eagerly in its constructor, and implements one method:
 - `tf.distribute` quirks of Keras 3's `fit`: the symbolic build under
   MultiWorkerMirroredStrategy (keras issue 20585) and rank-1 logs there
   (tensorflow issue 72388);
-- `get_config` / `from_config` of the encoder, so `.keras` files round-trip.
+- `get_config` / `from_config` of the encoders, so `.keras` files round-trip.
+
+`MomentumSSLModel` adds an EMA teacher (frozen copies of chosen sub-layers,
+moved towards the online ones after every step on a cosine momentum schedule).
 """
 import keras
 import numpy as np
 import tensorflow as tf
 
 from sslzoo import replica
+from sslzoo.models import batch_spec as batch_specs
 
 
 def serialize(obj):
@@ -41,49 +54,121 @@ class SSLModel(keras.Model):
     """Base for self-supervised objectives.
 
     Args:
-      encoder: `keras.Model`, inputs -> representation h of shape (B, F).
+      encoder: `keras.Model`, images -> representation h of shape (B, F); the same
+        as `encoders={"image": encoder}`.
+      encoders: dict modality -> `keras.Model` (inputs -> (B, F_modality)), for
+        objectives over several modalities; the first is `model.encoder`.
       raise_on_nan: if True, the train step fails with a clear error as soon as
         the loss is NaN or infinite, before the optimizer applies the step.
       **kwargs: passed to `keras.Model` (e.g. `name`).
 
-    Subclasses set `metric_names` (the first must be "loss"), build every
-    sub-layer in `__init__` and end it with `self.built = True`, implement
-    `compute_objective`, may override `after_train_step`, and list their own
-    constructor arguments in `get_config` (layers through `serialize`).
+    Subclasses set `metric_names` (the first must be "loss"), `batch_spec`,
+    `embedding_spaces` (modality -> names of the spaces `project` computes),
+    build every sub-layer in `__init__` and end it with `self.built = True`,
+    implement `compute_objective` (and `project` if they define spaces), may
+    override `after_train_step`, and list their own constructor arguments in
+    `get_config` (layers through `serialize`).
     """
 
     metric_names = ("loss",)
     # Sub-layers passed to the constructor that `from_config` must deserialize.
     serialized_layers = ("encoder",)
+    # The batch `compute_objective` takes (see sslzoo.models.batch_spec); None: unchecked.
+    batch_spec = None
+    # The augmentation a recipe uses unless it names one: "two_views", "multicrop", "pairs",
+    # "captions", "clips" (see sslzoo.models.factory).
+    default_augment = "two_views"
+    # Spaces beyond each encoder's "features", by modality: {"image": ("projection",)}.
+    embedding_spaces = {}
+    # Set by `sslzoo.models.register`.
+    registered_name = None
 
-    def __init__(self, encoder, raise_on_nan=True, **kwargs):
+    def __init__(self, encoder=None, encoders=None, raise_on_nan=True, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(encoder, keras.Model):
-            raise ValueError(f"`encoder` must be a keras.Model, got {type(encoder).__name__}")
-        self.encoder = encoder
+        if (encoder is None) == (encoders is None):
+            raise ValueError(f"{type(self).__name__} takes either `encoder` or `encoders` (a dict modality -> "
+                             f"keras.Model), got encoder={encoder!r} and encoders={encoders!r}")
+        if encoders is None:
+            encoders = {"image": encoder}
+        if not isinstance(encoders, dict) or not encoders:
+            raise ValueError(f"`encoders` must be a non-empty dict modality -> keras.Model, got {encoders!r}")
+        for modality, model in encoders.items():
+            if not isinstance(model, keras.Model):
+                raise ValueError(f"`encoder` must be a keras.Model (modality {modality!r}), "
+                                 f"got {type(model).__name__}")
+        self.encoders = dict(encoders)
+        self.encoder = next(iter(self.encoders.values()))
         self.raise_on_nan = bool(raise_on_nan)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
 
     # ----------------------------------------------------------------- shapes
     @property
+    def modalities(self):
+        """The encoders' modalities, e.g. ("image",) or ("video", "audio", "text")."""
+        return tuple(self.encoders)
+
+    @property
     def representation_dim(self):
-        """F, the width of the encoder's output h."""
-        shape = self.encoder.output_shape
+        """F, the width of the (first) encoder's output h."""
+        return self.feature_dim(self.modalities[0])
+
+    def feature_dim(self, modality):
+        """The width of `modality`'s encoder output."""
+        shape = self.encoders[modality].output_shape
         if len(shape) != 2:
-            raise ValueError(f"`encoder` output must be (batch, features), got shape {shape}")
+            raise ValueError(f"`encoder` for {modality!r} must output (batch, features), got shape {shape}")
         return int(shape[-1])
+
+    # ------------------------------------------------------------- embeddings
+    def spaces(self, modality):
+        """Names of the embeddings `embed` gives for `modality`, "features" first."""
+        self._check_modality(modality)
+        return ("features",) + tuple(self.embedding_spaces.get(modality, ()))
+
+    def embed(self, inputs, modality=None, space="features", training=False):
+        """Embeddings of `inputs` of `modality` in `space` (see `spaces`): (B, D).
+
+        Args:
+          inputs: the modality's model-ready batch (images (B, S, S, 3) float in [0, 1],
+            token ids (B, L), video (B, T, H, W, 3), waveforms (B, samples)).
+          modality: one of `modalities` (default: the first).
+          space: "features" (the encoder's output h) or one of the objective's spaces.
+        """
+        modality = modality or self.modalities[0]
+        if space not in self.spaces(modality):
+            raise ValueError(f"`space` for {modality!r} must be one of {self.spaces(modality)}, got {space!r}")
+        features = self.encoders[modality](inputs, training=training)
+        return features if space == "features" else self.project(features, modality, space, training)
+
+    def project(self, features, modality, space, training=False):
+        """Features (B, F) of `modality` -> embeddings (B, D) in `space`; objectives with spaces override."""
+        raise NotImplementedError(f"{type(self).__name__} defines no space {space!r} for {modality!r}")
+
+    def _check_modality(self, modality):
+        if modality not in self.encoders:
+            raise ValueError(f"`modality` must be one of {self.modalities}, got {modality!r}")
 
     # ---------------------------------------------------------------- forward
     def call(self, inputs, training=False):
-        """Images (B, ...) -> representation h (B, F)."""
+        """Inputs of the first modality (B, ...) -> representation h (B, F)."""
         return self.encoder(inputs, training=training)
 
-    def compute_objective(self, data, training):
-        """Loss and metrics of one batch. Returns a dict of float32 scalars with "loss"."""
+    def compute_objective(self, batch, training):
+        """Loss and outputs of one batch.
+
+        Returns:
+          (loss, outputs): the scalar loss (float32, or float64 for float64 models)
+          and a dict with a scalar for every other name in `metric_names`, plus any
+          tensors the state hook needs (they are not logged).
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement compute_objective")
 
-    def after_train_step(self, data, results):
+    def after_train_step(self, batch, outputs):
         """Updates non-trainable state after the optimizer step (default: nothing)."""
+
+    def check_batch(self, batch):
+        """Raises ValueError naming the objective unless `batch` matches `batch_spec`."""
+        batch_specs.check_batch(type(self).__name__, self.batch_spec, batch)
 
     # -------------------------------------------------------------- the steps
     @property
@@ -91,9 +176,10 @@ class SSLModel(keras.Model):
         return list(self.trackers.values())
 
     def train_step(self, data):
+        self.check_batch(data)
         with tf.GradientTape() as tape:
-            results = self.compute_objective(data, training=True)
-            loss = self._checked_loss(results["loss"])
+            loss, outputs = self.compute_objective(data, training=True)
+            loss = self._checked_loss(loss)
             scaled_loss = self.optimizer.scale_loss(loss / replica.num_replicas())
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
@@ -108,12 +194,13 @@ class SSLModel(keras.Model):
             with tf.control_dependencies([loss]):
                 gradients = [None if g is None else tf.identity(g) for g in gradients]
         self.optimizer.apply(gradients, variables)
-        self.after_train_step(data, results)
-        return self._update_trackers(results)
+        self.after_train_step(data, outputs)
+        return self._update_trackers(loss, outputs)
 
     def test_step(self, data):
-        results = self.compute_objective(data, training=False)
-        return self._update_trackers(results)
+        self.check_batch(data)
+        loss, outputs = self.compute_objective(data, training=False)
+        return self._update_trackers(loss, outputs)
 
     def _nan_message(self):
         return (
@@ -150,9 +237,10 @@ class SSLModel(keras.Model):
             self.train_function = train_function_checking_loss
         return self.train_function
 
-    def _update_trackers(self, results):
+    def _update_trackers(self, loss, outputs):
+        values = {**outputs, "loss": loss}
         for name, tracker in self.trackers.items():
-            tracker.update_state(results[name])
+            tracker.update_state(values[name])
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         if _is_multi_worker(self.distribute_strategy):
             # Keras reduces logs with `strategy.reduce(..., axis=0)` (tf issue 72388).
@@ -181,11 +269,11 @@ class SSLModel(keras.Model):
 
     # ------------------------------------------------------------ saving
     def get_config(self):
-        return {
-            "name": self.name,
-            "encoder": serialize(self.encoder),
-            "raise_on_nan": self.raise_on_nan,
-        }
+        if self.modalities == ("image",):
+            encoders = {"encoder": serialize(self.encoder)}
+        else:
+            encoders = {"encoders": {name: serialize(model) for name, model in self.encoders.items()}}
+        return {"name": self.name, **encoders, "raise_on_nan": self.raise_on_nan}
 
     @classmethod
     def from_config(cls, config):
@@ -193,6 +281,8 @@ class SSLModel(keras.Model):
         for key in cls.serialized_layers:
             if key in config:
                 config[key] = deserialize(config[key])
+        if isinstance(config.get("encoders"), dict):
+            config["encoders"] = {name: deserialize(c) for name, c in config["encoders"].items()}
         return cls(**config)
 
 
@@ -205,3 +295,86 @@ def build_layer(layer, input_shape):
     if not layer.built:
         layer.build(input_shape)
     return layer.compute_output_shape(input_shape)
+
+
+def clone_frozen(layer, input_shape):
+    """A copy of `layer` with the same weights, built, whose variables no optimizer trains.
+
+    The layers themselves stay trainable: a Keras layer with `trainable=False`
+    runs batch norm in inference mode, with moving statistics nobody updates,
+    whereas a momentum teacher normalises with the batch's statistics. Only each
+    variable's `trainable` flag is cleared, so `model.trainable_variables` and
+    the optimizer never see them; `MomentumSSLModel` moves them by momentum.
+    """
+    if isinstance(layer, keras.Model) and getattr(layer, "_is_graph_network", False):
+        twin = keras.models.clone_model(layer)
+    else:
+        twin = layer.__class__.from_config(layer.get_config())
+        build_layer(twin, input_shape)
+    twin.set_weights(layer.get_weights())
+    for variable in twin.variables:
+        variable.trainable = False
+    return twin
+
+
+class MomentumSSLModel(SSLModel):
+    """An objective with an EMA teacher: frozen copies of chosen sub-layers.
+
+    After every optimizer step each teacher weight moves as
+    `theta_t <- m theta_t + (1 - m) theta_s` (identically on every replica), with
+    `m = 1 - (1 - m0) (cos(pi t / T) + 1) / 2` rising from m0 to 1 over
+    `momentum_schedule_steps` T (None: constant m0). MoCo, BYOL and DINO differ
+    only in their loss.
+
+    Args:
+      momentum: m0.
+      momentum_schedule_steps: T, usually the training's total steps; None keeps m0.
+
+    Subclasses create teachers with `self.teacher(layer, input_shape)` in
+    `__init__`, report `"momentum": self.current_momentum()` among their outputs
+    and call `super().after_train_step(batch, outputs)` if they override it.
+    """
+
+    # Whether recipes default `momentum_schedule_steps` to the training's total steps.
+    cosine_momentum_by_default = True
+
+    def __init__(self, *args, momentum=0.99, momentum_schedule_steps=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"`momentum` must be in [0, 1], got {momentum}")
+        if momentum_schedule_steps is not None and (not isinstance(momentum_schedule_steps, int)
+                                                    or momentum_schedule_steps < 1):
+            raise ValueError(f"`momentum_schedule_steps` must be None or a positive int, got "
+                             f"{momentum_schedule_steps!r}")
+        self.momentum = float(momentum)
+        self.momentum_schedule_steps = momentum_schedule_steps
+        object.__setattr__(self, "_teacher_pairs", [])  # (student, teacher); both tracked as attributes
+
+    def teacher(self, layer, input_shape):
+        """A frozen copy of `layer` that follows it by momentum; returns the copy."""
+        copy = clone_frozen(layer, input_shape)
+        self._teacher_pairs.append((layer, copy))
+        return copy
+
+    def current_momentum(self):
+        """m for this step (float32 scalar)."""
+        if not self.momentum_schedule_steps:
+            return tf.constant(self.momentum, tf.float32)
+        progress = tf.minimum(
+            tf.cast(self.optimizer.iterations, tf.float32) / float(self.momentum_schedule_steps), 1.0)
+        return 1.0 - (1.0 - self.momentum) * (tf.cos(np.pi * progress) + 1.0) / 2.0
+
+    def after_train_step(self, batch, outputs):
+        momentum = outputs["momentum"]
+        targets, values = [], []
+        for student, teacher in self._teacher_pairs:
+            for s_var, t_var in zip(student.variables, teacher.variables):
+                if s_var.trainable:
+                    m = tf.cast(momentum, t_var.dtype)
+                    targets.append(t_var)
+                    values.append(m * tf.convert_to_tensor(t_var) + (1.0 - m) * tf.convert_to_tensor(s_var))
+        replica.assign(targets, values)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum,
+                "momentum_schedule_steps": self.momentum_schedule_steps}

@@ -7,9 +7,12 @@ import tensorflow as tf
 from sslzoo import losses, replica
 from sslzoo.evaluation.features import encoder_image_size
 from sslzoo.models.base import SSLModel, build_layer, serialize
+from sslzoo.models.batch_spec import Tensor
+from sslzoo.models.registry import register
 from sslzoo.preprocessing import eval_images
 
 
+@register("clip")
 @keras.saving.register_keras_serializable(package="sslzoo")
 class CLIP(SSLModel):
     """Contrastive image-text pre-training with a learnable temperature.
@@ -33,12 +36,16 @@ class CLIP(SSLModel):
 
     metric_names = ("loss", "logit_scale", "accuracy")
     serialized_layers = ("image_encoder", "text_encoder", "tokenizer")
+    batch_spec = {"image": Tensor(4, layout="(B, S, S, 3)"), "text": Tensor(2, kind="int", layout="(B, L) token ids")}
+    default_augment = "captions"
+    embedding_spaces = {"image": ("joint",), "text": ("joint",)}
 
     def __init__(self, image_encoder, text_encoder, tokenizer=None, embedding_dim=64,
                  init_temperature=0.07, max_scale=100.0, **kwargs):
-        super().__init__(image_encoder, **kwargs)
         if not isinstance(text_encoder, keras.Model):
             raise ValueError(f"`text_encoder` must be a keras.Model, got {type(text_encoder).__name__}")
+        kwargs.pop("encoders", None)  # rebuilt from image_encoder and text_encoder
+        super().__init__(encoders={"image": image_encoder, "text": text_encoder}, **kwargs)
         if not isinstance(embedding_dim, int) or embedding_dim < 1:
             raise ValueError(f"`embedding_dim` must be a positive int, got {embedding_dim!r}")
         if not 0 < init_temperature:
@@ -48,7 +55,6 @@ class CLIP(SSLModel):
                              f"got {max_scale}")
         self.text_encoder = text_encoder
         self.tokenizer = tokenizer
-        self.encoders = {"image": image_encoder, "text": text_encoder}
         self.embedding_dim = embedding_dim
         self.init_temperature = float(init_temperature)
         self.max_scale = float(max_scale)
@@ -63,15 +69,18 @@ class CLIP(SSLModel):
         self.built = True
 
     # ------------------------------------------------------------ embeddings
+    def project(self, features, modality, space="joint", training=False):
+        """Features of `modality` ("image" (B, F) or "text" (B, F_text)) -> unit joint embeddings (B, D)."""
+        projection = self.image_projection if modality == "image" else self.text_projection
+        return tf.math.l2_normalize(projection(features), axis=-1)
+
     def embed_images(self, images, training=False):
         """Images (B, S, S, 3) float in [0, 1] -> unit embeddings (B, D)."""
-        h = self.encoder(images, training=training)
-        return tf.math.l2_normalize(self.image_projection(h), axis=-1)
+        return self.embed(images, "image", "joint", training=training)
 
     def embed_text(self, ids, training=False):
         """Token ids (B, L) int32 -> unit embeddings (B, D)."""
-        h = self.text_encoder(ids, training=training)
-        return tf.math.l2_normalize(self.text_projection(h), axis=-1)
+        return self.embed(ids, "text", "joint", training=training)
 
     def encode_image(self, images):
         """Raw images (N, H, W, 1|3) uint8 or float in [0, 1], any size -> unit embeddings (N, D)."""
@@ -113,24 +122,23 @@ class CLIP(SSLModel):
         return tower
 
     # -------------------------------------------------------------- training
-    def compute_objective(self, data, training):
-        if not isinstance(data, dict) or set(data) != {"image", "text"}:
-            raise ValueError(f"CLIP batches must be dicts with keys 'image' and 'text', got "
-                             f"{sorted(data) if isinstance(data, dict) else type(data).__name__}")
-        image_emb = self.embed_images(data["image"], training)
-        text_emb = self.embed_text(data["text"], training)
+    def compute_objective(self, batch, training):
+        self.check_batch(batch)
+        image_emb = self.embed_images(batch["image"], training)
+        text_emb = self.embed_text(batch["text"], training)
         scale = self.scale
         loss = losses.clip(image_emb, text_emb, scale)
-        return {"loss": loss, "logit_scale": scale, "accuracy": _batch_accuracy(image_emb, text_emb)}
+        return loss, {"logit_scale": scale, "accuracy": _batch_accuracy(image_emb, text_emb)}
 
-    def after_train_step(self, data, results):
+    def after_train_step(self, batch, outputs):
         """Clamps the log-scale to [0, log(max_scale)]."""
         clamped = tf.clip_by_value(tf.convert_to_tensor(self.log_scale), 0.0, math.log(self.max_scale))
         replica.assign([self.log_scale], [clamped])
 
     def get_config(self):
         config = super().get_config()
-        config["image_encoder"] = config.pop("encoder")
+        config.pop("encoders")
+        config["image_encoder"] = serialize(self.encoder)
         return {
             **config,
             "text_encoder": serialize(self.text_encoder),

@@ -2,19 +2,8 @@
 import copy
 
 from sslzoo import augment, backbones, heads, optimizers
-from sslzoo.models.barlow_twins import BarlowTwins
-from sslzoo.models.moco import MoCo
-from sslzoo.models.pair_contrastive import PairContrastive
-from sslzoo.models.simclr import SimCLR
-from sslzoo.models.swav import SwAV
-
-OBJECTIVES = {
-    "simclr": SimCLR,
-    "moco": MoCo,
-    "barlow_twins": BarlowTwins,
-    "swav": SwAV,
-    "pair_contrastive": PairContrastive,
-}
+from sslzoo.models import registry
+from sslzoo.models.base import MomentumSSLModel
 
 # Augmentation recipes by name: keyword arguments of SimCLRAugment / MultiCrop.
 AUGMENT_RECIPES = {
@@ -36,18 +25,24 @@ def build_encoder(preset, synchronized_bn=True):
     return backbones.get(name, input_shape=(size, size, 3), synchronized_bn=synchronized_bn, **spec)
 
 
-def build_objective(preset, encoder=None):
-    """The preset's objective (a `keras.Model`, not compiled) around `encoder`."""
-    kind = preset["objective"]
-    if kind not in OBJECTIVES:
-        raise ValueError(f"Unknown objective {kind!r}; known: {', '.join(sorted(OBJECTIVES))}")
+def build_objective(preset, encoder=None, total_steps=None):
+    """The preset's objective (a `keras.Model`, not compiled) around `encoder`.
+
+    Any registered objective (`sslzoo.models.available()`) works. A momentum
+    objective whose class defaults to a cosine momentum schedule gets
+    `momentum_schedule_steps=total_steps` unless the preset sets it.
+    """
+    cls = registry.get(preset["objective"])
     encoder = encoder or build_encoder(preset)
     args = copy.deepcopy(preset.get("objective_args", {}))
+    if (issubclass(cls, MomentumSSLModel) and cls.cosine_momentum_by_default and total_steps
+            and "momentum_schedule_steps" not in args):
+        args["momentum_schedule_steps"] = int(total_steps)
     if "projector" in args:
         args["projector"] = heads.ProjectionHead(synchronized_bn=True, **args["projector"])
     if "predictor" in args:
         args["predictor"] = heads.PredictionHead(synchronized_bn=True, **args["predictor"])
-    return OBJECTIVES[kind](encoder, name=preset["objective"], **args)
+    return cls(encoder, name=preset["objective"], **args)
 
 
 def build_augment(preset, seed=None):

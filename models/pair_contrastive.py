@@ -4,8 +4,11 @@ import tensorflow as tf
 
 from sslzoo import losses
 from sslzoo.models.base import SSLModel, build_layer, serialize
+from sslzoo.models.batch_spec import Tensor
+from sslzoo.models.registry import register
 
 
+@register("pair_contrastive")
 @keras.saving.register_keras_serializable(package="sslzoo")
 class PairContrastive(SSLModel):
     """Pulls similar pairs together and pushes dissimilar pairs beyond a margin.
@@ -23,6 +26,9 @@ class PairContrastive(SSLModel):
 
     metric_names = ("loss", "pair_accuracy")
     serialized_layers = ("encoder", "projector")
+    batch_spec = ((Tensor(4, layout="(B, S, S, 3)"), Tensor(4, layout="(B, S, S, 3)")),
+                  Tensor(1, kind="numeric", layout="(B,) similar"))
+    default_augment = "pairs"
 
     def __init__(self, encoder, projector=None, margin=1.0, **kwargs):
         super().__init__(encoder, **kwargs)
@@ -34,20 +40,24 @@ class PairContrastive(SSLModel):
             build_layer(projector, (None, self.representation_dim))
         self.built = True
 
-    def embed(self, images, training=False):
-        """Images (B, S, S, 3) -> embeddings (B, D) in which distances are measured."""
-        h = self.encoder(images, training=training)
-        return h if self.projector is None else self.projector(h, training=training)
+    @property
+    def embedding_spaces(self):
+        return {"image": ("projection",)} if self.projector is not None else {}
 
-    def compute_objective(self, data, training):
-        (x_1, x_2), similar = data
-        e_1, e_2 = tf.split(self.embed(tf.concat([x_1, x_2], 0), training), 2)
+    def project(self, features, modality="image", space="projection", training=False):
+        """Features h (B, F) -> embeddings (B, D) in which distances are measured."""
+        return self.projector(features, training=training)
+
+    def compute_objective(self, batch, training):
+        (x_1, x_2), similar = batch
+        space = "projection" if self.projector is not None else "features"
+        e_1, e_2 = tf.split(self.embed(tf.concat([x_1, x_2], 0), space=space, training=training), 2)
         similar = tf.cast(tf.reshape(similar, [-1]), tf.float32)
         loss = losses.margin_contrastive(e_1, e_2, similar, margin=self.margin)
         distance = tf.norm(tf.cast(e_1 - e_2, tf.float32), axis=-1)
         predicted_similar = tf.cast(distance < self.margin / 2, tf.float32)
         accuracy = tf.reduce_mean(tf.cast(tf.equal(predicted_similar, similar), tf.float32))
-        return {"loss": loss, "pair_accuracy": accuracy}
+        return loss, {"pair_accuracy": accuracy}
 
     def get_config(self):
         return {**super().get_config(), "projector": serialize(self.projector), "margin": self.margin}

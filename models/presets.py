@@ -63,21 +63,21 @@ PRESETS = {
         objective_args={"temperature": 0.2, "projector": {"hidden_dims": [256], "output_dim": 64}},
     ),
     "moco_v2_digits": _preset(
-        _DIGITS_COMMON, objective="moco",
+        _DIGITS_COMMON, objective="moco_v2",
         # The queue must stay well below the 4,000 training images, or each image's own
         # older key sits in it as a negative.
         # 420 steps in all: a key encoder averaging over ~10 steps (m = 0.9), not ~100.
         # LARS at 2.0: with BN in the projector, 0.3 gave 0.837, 1.0 0.970, 2.0 0.978.
         # BN in the projector (as SimCLR's): without it every embedding starts in one narrow
         # cone (positive cosine 0.9 at step 1 and the loss stuck near log(queue)).
-        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.9, "queue_size": 1024,
+        objective_args={"temperature": 0.2, "momentum": 0.9, "queue_size": 1024,
                         "symmetric": True, "projector": {"hidden_dims": [256], "output_dim": 64}},
         epochs=28,  # the key encoder's forward passes make a step ~1.25x SimCLR's
         optimizer={"name": "lars", "base_learning_rate": 2.0, "scaling": "linear", "weight_decay": 1e-5},
     ),
     "moco_v3_digits": _preset(
-        _DIGITS_COMMON, objective="moco",
-        objective_args={"version": 3, "temperature": 0.2, "momentum": 0.99,
+        _DIGITS_COMMON, objective="moco_v3",
+        objective_args={"temperature": 0.2, "momentum": 0.99,
                         "projector": {"hidden_dims": [512, 512], "output_dim": 128, "last_bn": True,
                                       "last_bn_affine": False},
                         "predictor": {"hidden_dim": 512, "output_dim": 128}},
@@ -109,8 +109,8 @@ PRESETS = {
         optimizer={"name": "lars", "base_learning_rate": 0.4, "scaling": "linear", "weight_decay": 1e-5},
     ),
     "moco_v2_cifar10": _preset(
-        _CIFAR_COMMON, objective="moco",
-        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.99, "queue_size": 32768,
+        _CIFAR_COMMON, objective="moco_v2",
+        objective_args={"temperature": 0.2, "momentum": 0.99, "queue_size": 32768,
                         "symmetric": True, "projector": {"hidden_dims": [2048], "output_dim": 256, "use_bn": False}},
         optimizer={"name": "sgd", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-4},
     ),
@@ -136,14 +136,14 @@ PRESETS = {
         optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-6},
     ),
     "moco_v2_imagenet": _preset(
-        _IMAGENET_COMMON, objective="moco", batch_size=256, epochs=200, schedule={"warmup_epochs": 0},
-        objective_args={"version": 2, "temperature": 0.2, "momentum": 0.999, "queue_size": 65536,
+        _IMAGENET_COMMON, objective="moco_v2", batch_size=256, epochs=200, schedule={"warmup_epochs": 0},
+        objective_args={"temperature": 0.2, "momentum": 0.999, "queue_size": 65536,
                         "projector": {"hidden_dims": [2048], "output_dim": 128, "use_bn": False}},
         optimizer={"name": "sgd", "base_learning_rate": 0.03, "scaling": "linear", "weight_decay": 1e-4},
     ),
     "moco_v3_imagenet": _preset(
-        _IMAGENET_COMMON, objective="moco", batch_size=4096, epochs=100,
-        objective_args={"version": 3, "temperature": 1.0, "momentum": 0.99,
+        _IMAGENET_COMMON, objective="moco_v3", batch_size=4096, epochs=100,
+        objective_args={"temperature": 1.0, "momentum": 0.99,
                         "projector": {"hidden_dims": [4096, 4096], "output_dim": 256, "last_bn": True,
                                       "last_bn_affine": False},
                         "predictor": {"hidden_dim": 4096, "output_dim": 256}},

@@ -4,9 +4,12 @@ import tensorflow as tf
 
 from sslzoo import heads, losses
 from sslzoo.models.base import SSLModel, build_layer, serialize
+from sslzoo.models.batch_spec import Tensor
 from sslzoo.models.metrics import mean_cosine
+from sslzoo.models.registry import register
 
 
+@register("simclr")
 @keras.saving.register_keras_serializable(package="sslzoo")
 class SimCLR(SSLModel):
     """SimCLR: maximise agreement of two views' projections with NT-Xent.
@@ -26,6 +29,8 @@ class SimCLR(SSLModel):
 
     metric_names = ("loss", "positive_cosine")
     serialized_layers = ("encoder", "projector")
+    batch_spec = (Tensor(4, layout="(B, S, S, 3)"), Tensor(4, layout="(B, S, S, 3)"))
+    embedding_spaces = {"image": ("projection",)}
 
     def __init__(self, encoder, projector=None, temperature=0.1, **kwargs):
         super().__init__(encoder, **kwargs)
@@ -38,15 +43,15 @@ class SimCLR(SSLModel):
         build_layer(self.projector, (None, self.representation_dim))
         self.built = True
 
-    def project(self, images, training=False):
-        """Images (B, S, S, 3) -> z (B, D)."""
-        return self.projector(self.encoder(images, training=training), training=training)
+    def project(self, features, modality="image", space="projection", training=False):
+        """Features h (B, F) -> projections z (B, D)."""
+        return self.projector(features, training=training)
 
-    def compute_objective(self, data, training):
-        view_1, view_2 = data
-        z_1, z_2 = tf.split(self.project(tf.concat([view_1, view_2], 0), training), 2)
+    def compute_objective(self, batch, training):
+        view_1, view_2 = batch
+        z_1, z_2 = tf.split(self.embed(tf.concat([view_1, view_2], 0), space="projection", training=training), 2)
         loss = losses.nt_xent(z_1, z_2, temperature=self.temperature)
-        return {"loss": loss, "positive_cosine": mean_cosine(z_1, z_2)}
+        return loss, {"positive_cosine": mean_cosine(z_1, z_2)}
 
     def get_config(self):
         return {

@@ -4,9 +4,12 @@ import tensorflow as tf
 
 from sslzoo import backbones, heads, losses, replica
 from sslzoo.models.base import SSLModel, build_layer, serialize
+from sslzoo.models.batch_spec import Crops, Tensor
+from sslzoo.models.registry import register
 from sslzoo.models.metrics import code_entropy
 
 
+@register("swav")
 @keras.saving.register_keras_serializable(package="sslzoo")
 class SwAV(SSLModel):
     """Predicts the Sinkhorn code of one crop from the other crops.
@@ -39,6 +42,9 @@ class SwAV(SSLModel):
 
     metric_names = ("loss", "code_entropy")
     serialized_layers = ("encoder", "projector")
+    batch_spec = Crops(Tensor(4, layout="(B, S_i, S_i, 3)"), minimum=3)
+    default_augment = "multicrop"
+    embedding_spaces = {"image": ("projection",)}
 
     def __init__(self, encoder, projector=None, num_prototypes=3000, num_global=2, temperature=0.1,
                  epsilon=0.05, sinkhorn_iterations=3, freeze_prototypes_steps=0, queue_length=0,
@@ -85,7 +91,7 @@ class SwAV(SSLModel):
         for start, end in groups:
             self._check_crop_size(crops[start], start)
             h = self.crop_encoder(tf.concat(crops[start:end], 0), training=training)
-            z = tf.math.l2_normalize(self.projector(h, training=training), axis=-1)
+            z = self.project(h, training=training)
             projections.extend(tf.split(z, end - start))
         return projections
 
@@ -98,8 +104,12 @@ class SwAV(SSLModel):
                 "functional model that sslzoo.backbones.any_size can rebuild for any crop size."
             )
 
-    def compute_objective(self, data, training):
-        crops = list(data)
+    def project(self, features, modality="image", space="projection", training=False):
+        """Features h (B, F) -> unit projections z (B, D), the space the prototypes score."""
+        return tf.math.l2_normalize(self.projector(features, training=training), axis=-1)
+
+    def compute_objective(self, batch, training):
+        crops = list(batch)
         if len(crops) <= self.num_global:
             raise ValueError(f"SwAV needs more than num_global={self.num_global} crops, got {len(crops)}")
         projections = self._projections(crops, training)
@@ -118,9 +128,9 @@ class SwAV(SSLModel):
             loss = tf.where(use_queue, losses.swav(scores, queue_scores=queue_scores, **swav_args), loss)
             results["global_projections"] = projections[: self.num_global]
         codes = losses.sinkhorn(tf.stop_gradient(scores[0]), self.epsilon, self.sinkhorn_iterations)
-        return {**results, "loss": loss, "code_entropy": code_entropy(codes)}
+        return loss, {**results, "code_entropy": code_entropy(codes)}
 
-    def after_train_step(self, data, results):
+    def after_train_step(self, batch, results):
         if self.freeze_prototypes_steps > 0:
             # optimizer.iterations has already counted this step.
             frozen = self.optimizer.iterations <= self.freeze_prototypes_steps

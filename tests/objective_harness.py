@@ -21,7 +21,26 @@ import json
 import numpy as np
 
 IMAGE_SIZE = 16
-OBJECTIVES = ("simclr", "moco_v2", "moco_v3", "barlow_twins", "swav", "swav_queue", "pair_contrastive", "clip")
+# Harness variants of registered objectives: name -> registered name.
+VARIANTS = {"swav_queue": "swav"}
+# Registered objectives the image battery cannot feed (they train on AV clips and
+# have a battery of their own), with the test file that covers them.
+OWN_BATTERY = {"mmv": "tests/test_mmv.py"}
+
+
+def base_name(name):
+    """The registered objective behind harness name `name`."""
+    return VARIANTS.get(name, name)
+
+
+def objective_names():
+    """Every registered objective (but OWN_BATTERY's) plus the harness variants, in a stable order."""
+    from sslzoo import models
+
+    return tuple(n for n in models.available() if n not in OWN_BATTERY) + tuple(VARIANTS)
+
+
+OBJECTIVES = objective_names()
 # CLIP's test captions: token ids [1, 2 + digit, 2 + (digit + 1) % 10, 0, ...].
 CLIP_VOCABULARY = 16
 CLIP_SEQUENCE_LENGTH = 6
@@ -68,11 +87,10 @@ def make_objective(name, encoder=None):
     if name == "simclr":
         return models.SimCLR(encoder, projector=head(), temperature=0.2)
     if name == "moco_v2":
-        return models.MoCo(encoder, projector=head(), queue_size=64, momentum=0.99)
+        return models.MoCoV2(encoder, projector=head(), queue_size=64, momentum=0.99)
     if name == "moco_v3":
         predictor = heads.PredictionHead(hidden_dim=32, output_dim=16, synchronized_bn=True)
-        return models.MoCo(encoder, projector=head(), predictor=predictor, version=3,
-                           momentum_schedule_steps=20)
+        return models.MoCoV3(encoder, projector=head(), predictor=predictor, momentum_schedule_steps=20)
     if name == "barlow_twins":
         return models.BarlowTwins(encoder, projector=head(32, last_bn=True, last_bn_affine=False), lambd=0.01)
     if name == "swav":
@@ -84,7 +102,8 @@ def make_objective(name, encoder=None):
     if name == "clip":
         text_encoder = text.BagOfWordsTextEncoder(CLIP_VOCABULARY, CLIP_SEQUENCE_LENGTH, width=16)
         return models.CLIP(encoder, text_encoder, embedding_dim=16)
-    raise ValueError(f"unknown objective {name!r}")
+    # Any other registered objective: its defaults on the tiny encoder (defaults scale with F).
+    return models.get(name)(encoder)
 
 
 def fixed_views(images, seed=0):
@@ -128,14 +147,22 @@ def caption_ids(labels):
 
 
 def batch_layout(name, view_1, view_2, labels=None):
-    """Arranges two views into the batch structure objective `name` trains on."""
-    if name == "clip":
+    """Arranges two views into the batch structure objective `name` trains on.
+
+    Read from the objective's `batch_spec`, so a newly registered objective on
+    two views, crops, pairs or captions needs no entry here.
+    """
+    from sslzoo import models
+    from sslzoo.models.batch_spec import Crops
+
+    spec = models.get(base_name(name)).batch_spec
+    if isinstance(spec, dict) and set(spec) == {"image", "text"}:
         if labels is None:
             labels = np.arange(len(view_1)) % 10
         return {"image": view_1, "text": caption_ids(np.asarray(labels))}
-    if name.startswith("swav"):
+    if isinstance(spec, Crops):
         return (view_1, view_2, view_1[:, ::-1], view_2[:, :, ::-1])
-    if name == "pair_contrastive":
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], tuple):  # ((x1, x2), similar)
         rng = np.random.default_rng(1)
         partner = rng.permutation(len(view_1))
         similar = rng.random(len(view_1)) < 0.5
@@ -145,7 +172,9 @@ def batch_layout(name, view_1, view_2, labels=None):
         else:
             similar_to, target = np.where(similar, np.arange(len(view_1)), partner), similar.astype(np.float32)
         return ((view_1, view_2[similar_to]), target)
-    return (view_1, view_2)
+    if isinstance(spec, tuple) and len(spec) == 2:
+        return (view_1, view_2)
+    raise ValueError(f"objective_harness has no batch builder for {name!r}'s batch_spec {spec!r}")
 
 
 def dataset(structure, batch_size):

@@ -169,7 +169,7 @@ def test_cli_exports_an_objective_in_every_format(hub_export, tmp_path):
     assert '"knn": 0.9' in card and '"objective": "SimCLR"' in card
     x = hub_export["x"][:8]
     out = tf.saved_model.load(folders[0]).signatures["serving_float"](images=tf.constant(x))
-    np.testing.assert_allclose(out["projection"].numpy(), objective.project(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(out["projection"].numpy(), objective.embed(x, "image", "projection").numpy(), atol=1e-5)
     module = tf.saved_model.load(folders[1])  # Hub `variables`: the encoder's, not the head's
     assert len(module.variables) == len(objective.encoder.variables)
     assert module.signatures["serving_float"](images=tf.constant(x))["projection"].shape == (8, 128)

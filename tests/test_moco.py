@@ -1,4 +1,4 @@
-"""MoCo specifics: the momentum update formula, a key encoder the optimizer never touches, the queue."""
+"""MoCo v2 / v3 specifics: the momentum update formula, a key encoder the optimizer never touches, the queue."""
 import keras
 import numpy as np
 import pytest
@@ -65,8 +65,8 @@ def test_queue_must_divide_by_the_global_batch(digits):
     view_1, view_2 = harness.fixed_views(digits[0][:12])
     from sslzoo import heads, models
 
-    model = models.MoCo(harness.tiny_encoder(), projector=heads.ProjectionHead((16,), 8), queue_size=64)
-    with pytest.raises(ValueError, match=r"queue_size.*64.*divisible by the global batch \(12\)"):
+    model = models.MoCoV2(harness.tiny_encoder(), projector=heads.ProjectionHead((16,), 8), queue_size=64)
+    with pytest.raises(ValueError, match=r"queue_size.*64.*divisible by the keys enqueued per step \(12"):
         one_step(model, (view_1, view_2))
 
 
@@ -81,10 +81,28 @@ def test_v3_momentum_schedule_rises_to_one():
 def test_bad_arguments_name_themselves():
     from sslzoo import models
 
-    with pytest.raises(ValueError, match="version"):
-        models.MoCo(harness.tiny_encoder(), version=4)
-    with pytest.raises(ValueError, match="predictor"):
-        models.MoCo(harness.tiny_encoder(), version=2, predictor=keras.layers.Dense(4))
+    with pytest.raises(ValueError, match="momentum"):
+        models.MoCoV3(harness.tiny_encoder(), momentum=1.5)
+    with pytest.raises(ValueError, match="queue_size"):
+        models.MoCoV2(harness.tiny_encoder(), queue_size=0)
+    with pytest.raises(ValueError, match="momentum_schedule_steps"):
+        models.MoCoV3(harness.tiny_encoder(), momentum_schedule_steps=0)
+
+
+def test_symmetric_v2_enqueues_both_directions_keys(views):
+    from sslzoo import heads, models
+
+    model = models.MoCoV2(harness.tiny_encoder(), projector=heads.ProjectionHead((16,), 8), queue_size=64,
+                          symmetric=True)
+    # The step's keys: the key branch (weights before the momentum update) on both views
+    # as one batch of 32, so batch norm sees the same statistics as in the step.
+    keys = model.key_projector(model.key_encoder(tf.concat(views, 0), training=True), training=True)
+    k_1, k_2 = tf.split(keys, 2)
+    one_step(model, views)
+    assert int(np.asarray(model.queue_pointer)) == 32  # 2 x 16 keys
+    expected = tf.math.l2_normalize(tf.concat([k_2, k_1], 0), axis=1).numpy()
+    # Eager here vs the traced step: float32 kernels may sum in another order (as in the test above).
+    np.testing.assert_allclose(np.asarray(model.queue)[:32], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_key_encoder_normalises_with_batch_statistics(views):

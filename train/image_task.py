@@ -50,7 +50,7 @@ def build(preset, strategy, *, data_dir=None, max_examples=None, seed=0, jit_com
     augment = factory.build_augment(preset, seed=seed)
     train_dataset = data.pretrain_dataset(train[0], global_batch, augment, seed=seed)
     with strategy.scope():
-        model = factory.build_objective(preset)
+        model = factory.build_objective(preset, total_steps=preset["epochs"] * steps_per_epoch)
         peak = factory.learning_rate(preset, global_batch)
         optimizer = precision_lib.loss_scaled(factory.build_optimizer(preset, steps_per_epoch, global_batch, peak),
                                               precision)
