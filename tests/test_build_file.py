@@ -63,10 +63,35 @@ def test_every_module_is_in_a_library(targets):
 
 def test_every_test_file_has_a_py_test(targets):
     test_files = {os.path.relpath(p, REPO) for p in globlib.glob(os.path.join(REPO, "tests", "test_*.py"))}
-    tested = {src for t in targets.values() if t["kind"] == "py_test" for src in t["srcs"]}
+    tested = {src for t in targets.values() if t["kind"] == "py_test" for src in t["srcs"]
+              if os.path.basename(src).startswith("test_")}
     assert not sorted(test_files - tested), f"test files without a py_test: {sorted(test_files - tested)}"
     stale = sorted(tested - test_files)
     assert not stale, f"py_test targets whose file does not exist: {stale}"
+
+
+def test_every_py_test_runs_pytest_on_its_file(targets):
+    """A target whose main only imports the test module would pass whatever the tests say."""
+    for name, target in (item for item in targets.items() if item[1]["kind"] == "py_test"):
+        assert target["main"] == "tests/pytest_main.py", name
+        test_file = [src for src in target["srcs"] if os.path.basename(src).startswith("test_")]
+        assert target["args"] == [f"$(location {test_file[0]})"], name
+
+
+def test_the_py_test_runner_returns_pytest_status(tmp_path):
+    import subprocess
+    import sys
+
+    failing = tmp_path / "test_fails.py"
+    failing.write_text("def test_fails():\n    assert False\n")
+    passing = tmp_path / "test_passes.py"
+    passing.write_text("def test_passes():\n    assert True\n")
+    runner = os.path.join(REPO, "tests", "pytest_main.py")
+    def status(path):
+        return subprocess.run([sys.executable, runner, str(path)], capture_output=True, cwd=tmp_path).returncode
+
+    assert status(failing) == 1
+    assert status(passing) == 0
 
 
 def test_every_dep_names_a_target(targets):
