@@ -10,7 +10,7 @@ from sslzoo.export.saved_model import write_module
 from sslzoo.export.serving import HubModule
 
 
-def write_hub_module(encoder, adapter, path, projector=None):
+def write_hub_module(encoder, adapter, path, projector=None, spaces=None):
     """Exports `encoder` as a Reusable SavedModel (plus serving signatures) in `path`.
 
     Args:
@@ -18,7 +18,8 @@ def write_hub_module(encoder, adapter, path, projector=None):
       adapter: its `InputAdapter`.
       path: output folder.
       projector: optional head h (B, F) -> z (B, D), served by the signatures only.
+      spaces: {space: head(features, model_inputs)} for the `<modality>` signature.
     Returns:
       `path`.
     """
-    return write_module(HubModule(encoder, adapter, projector=projector), path)
+    return write_module(HubModule(encoder, adapter, projector=projector, spaces=spaces), path)

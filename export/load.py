@@ -31,12 +31,17 @@ class RestoredEncoder(keras.layers.Layer):
     Args:
       path: folder written by `sslzoo.export.save(..., format="hub")`.
       trainable: whether fine-tuning updates the encoder's weights.
+      modality: for an export of several encoders (`sslzoo.export.multimodal`), the
+        one to load ("image", "text", "video", "audio"); its call takes that encoder's
+        own input (e.g. token ids (B, L) for text, clips (B, T, H, W, 3) for video).
     """
 
-    def __init__(self, path, trainable=True, **kwargs):
+    def __init__(self, path, trainable=True, modality=None, **kwargs):
         super().__init__(**kwargs)  # trainable until the variables exist, see below
         self.export_path = str(path)
-        restored = tf.saved_model.load(self.export_path)
+        self.modality = modality
+        self._root = tf.saved_model.load(self.export_path)  # keeps every restored object alive
+        restored = _select_modality(self._root, self.export_path, modality)
         missing = [
             name for name in ("__call__", "variables", "trainable_variables")
             if not hasattr(restored, name)
@@ -76,10 +81,23 @@ class RestoredEncoder(keras.layers.Layer):
         return (input_shape[0],) + tuple(output.shape[1:])
 
     def get_config(self):
-        return {**super().get_config(), "path": self.export_path}
+        return {**super().get_config(), "path": self.export_path, "modality": self.modality}
 
 
-def load_encoder(path, trainable=True, name=None):
+def _select_modality(root, path, modality):
+    """The restored object whose Reusable API to wrap: the root, or `root.encoders[modality]`."""
+    encoders = getattr(root, "encoders", None)
+    names = tuple(sorted(encoders.keys())) if encoders is not None else ()
+    if modality is None:
+        if names:
+            raise ValueError(f"`modality` must name one of {names}: {path!r} holds several encoders")
+        return root
+    if modality not in names:
+        raise ValueError(f"`modality` must be one of {names or ('None',)} for {path!r}, got {modality!r}")
+    return encoders[modality]
+
+
+def load_encoder(path, trainable=True, name=None, modality=None):
     """Loads an exported encoder (format="hub") as a Keras 3 layer.
 
     Example:
@@ -91,7 +109,9 @@ def load_encoder(path, trainable=True, name=None):
       path: the export folder.
       trainable: fine-tune the encoder's weights (False: a frozen feature extractor).
       name: layer name.
+      modality: which encoder of a multi-encoder export (e.g. "text" of CLIP, "video" of MMV).
     Returns:
-      `RestoredEncoder`: images (B, S, S, 3) float32 in [0, 1] -> h (B, F).
+      `RestoredEncoder`: the encoder's input (images (B, S, S, 3) float32 in [0, 1] for
+      an image encoder) -> h (B, F).
     """
-    return RestoredEncoder(path, trainable=trainable, name=name)
+    return RestoredEncoder(path, trainable=trainable, name=name, modality=modality)

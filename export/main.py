@@ -4,9 +4,14 @@
 
 `--model` is a `.keras` file or a model folder holding `model.keras` (a report.json
 beside it feeds the model card). `--format=all` writes `<output>/saved_model`,
-`<output>/hub` and `<output>/tflite`; a single format writes into `<output>`.
+`<output>/hub` and `<output>/tflite`; a single format writes into `<output>`. An
+objective with several encoders (CLIP, MMV) is written as one SavedModel with one
+signature per modality (`sslzoo.export.multimodal`); `--format=all` then writes
+`saved_model` and `hub` (TFLite converts one encoder at a time).
 """
+import importlib
 import os
+import pkgutil
 
 from absl import app, flags
 
@@ -40,13 +45,34 @@ def default_report(model_file):
     return candidate if os.path.isfile(candidate) else None
 
 
-def export_targets(output, export_format):
-    """[(format, folder)]: one folder per format for "all", else `output` itself."""
+def export_targets(output, export_format, multimodal=False):
+    """[(format, folder)]: one folder per format for "all" (no TFLite when `multimodal`), else `output` itself."""
     if export_format == "all":
         from sslzoo.export.save import FORMATS
 
-        return [(name, os.path.join(output, name)) for name in FORMATS]
+        return [(name, os.path.join(output, name)) for name in FORMATS if not (multimodal and name == "tflite")]
     return [(export_format, output)]
+
+
+def register_serializables():
+    """Imports every sslzoo module that registers Keras serializables a saved objective may name.
+
+    Objectives (`sslzoo.models`), their optimizers and schedules, heads, image/video/audio
+    backbones (temporal shift, volume BN, log-mel), text encoders and tokenizers, and
+    augmentation layers: `keras.saving.load_model` finds each class by its registered
+    name only if its module has been imported.
+    """
+    import sslzoo.augment  # noqa: F401
+    import sslzoo.backbones  # noqa: F401  (video layers, synchronized BN, audio via log_mel)
+    import sslzoo.data.av.log_mel  # noqa: F401  (LogMelSpectrogram)
+    import sslzoo.heads  # noqa: F401
+    import sslzoo.models  # noqa: F401  (the objectives)
+    import sslzoo.optimizers  # noqa: F401  (LARS, WarmupCosine)
+    import sslzoo.text  # noqa: F401  (Tokenizer, WordTokenizer, Transformer/BagOfWords/MMV text encoders)
+
+    # Every objective module, also one `sslzoo.models` does not import (yet).
+    for module in pkgutil.iter_modules(sslzoo.models.__path__, "sslzoo.models."):
+        importlib.import_module(module.name)
 
 
 def export_model(model_path, output, export_format, overwrite=False, report=None,
@@ -54,16 +80,17 @@ def export_model(model_path, output, export_format, overwrite=False, report=None
     """Loads the model and exports it; returns the written folders."""
     import keras
 
-    import sslzoo.models  # noqa: F401  (registers the objectives for deserialisation)
+    from sslzoo.export.multimodal import is_multimodal
     from sslzoo.export.save import save
 
+    register_serializables()
     model_file = resolve_model_file(model_path)
     model = keras.saving.load_model(model_file)
     report = report or default_report(model_file)
     return [
         save(model, folder, format=name, overwrite=overwrite, report=report,
              tflite_variants=tflite_variants)
-        for name, folder in export_targets(output, export_format)
+        for name, folder in export_targets(output, export_format, multimodal=is_multimodal(model))
     ]
 
 
@@ -82,7 +109,9 @@ def main(argv):
 
 def run():
     """Console-script entry point (`sslzoo-export`)."""
-    app.run(main)
+    from sslzoo.train import cli
+
+    cli.run_program(main, __name__, "sslzoo-export")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Writes the serving SavedModel: `serving_default`, `serving_float`, `serving_fixed`."""
+"""Writes the serving SavedModel: `serving_default`, `serving_float`, `serving_fixed`, `<modality>`."""
 import tensorflow as tf
 
 from sslzoo.export.serving import ServingModule
@@ -10,7 +10,7 @@ def write_module(module, path):
     return path
 
 
-def write_saved_model(encoder, adapter, path, projector=None):
+def write_saved_model(encoder, adapter, path, projector=None, spaces=None):
     """Exports `encoder` (and `projector`) as a serving SavedModel in `path`.
 
     Args:
@@ -18,7 +18,8 @@ def write_saved_model(encoder, adapter, path, projector=None):
       adapter: its `InputAdapter` (preprocessing inside the graph).
       path: output folder (saved_model.pb, variables/, assets/).
       projector: optional head h (B, F) -> z (B, D), served as "projection".
+      spaces: {space: head(features, model_inputs)} for the `<modality>` signature.
     Returns:
       `path`.
     """
-    return write_module(ServingModule(encoder, adapter, projector=projector), path)
+    return write_module(ServingModule(encoder, adapter, projector=projector, spaces=spaces), path)
