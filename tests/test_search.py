@@ -190,11 +190,35 @@ def test_fallback_serving_default_export_indexes_images(tmp_path, digits):
     write_digit_folder(str(media), per_class=2)
     index = Index(path, backend="numpy")
     index.add(str(media))
-    assert index.spaces == ("embedding",) and len(index) == 20
+    # Older exports: serving_default -> "embedding"; with an `image` signature: its "features".
+    assert index.spaces in (("embedding",), ("features",)) and len(index) == 20
     hit = index.search(pathlib.Path(media / "3" / "001.png"), k=1)[0]
     assert hit["path"].endswith(os.path.join("3", "001.png"))
     with pytest.raises(ValueError, match="`modality`"):
         index.search("three")
+
+
+def test_serving_default_only_export_reads_as_image_with_embedding_and_projection(tmp_path, linear):
+    import tensorflow as tf
+
+    from sslzoo.search import Encoder
+
+    weights, bias = linear
+
+    class Legacy(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
+        def serve(self, images):
+            x = tf.image.resize(tf.reduce_mean(tf.cast(images, tf.float32) / 255.0, -1, keepdims=True), (28, 28))
+            h = tf.reshape(x, (-1, 784)) @ weights + bias
+            return {"embedding": h, "projection": h[:, :5]}
+
+    module = Legacy()
+    tf.saved_model.save(module, str(tmp_path / "legacy"), signatures={"serving_default": module.serve})
+    encoder = Encoder(tmp_path / "legacy")
+    assert encoder.modalities == ("image",) and encoder.spaces("image") == ("embedding", "projection")
+    out = encoder.embed("image", [np.zeros((28, 28, 1), np.uint8) + 9, np.zeros((40, 30, 3), np.uint8)])
+    assert out["embedding"].shape == (2, 10) and out["projection"].shape == (2, 5)
+    np.testing.assert_allclose(np.linalg.norm(out["embedding"], axis=1), 1.0, rtol=1e-5)
 
 
 # ---------------------------------------------------------------- audio and video clips

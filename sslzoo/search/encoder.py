@@ -10,7 +10,9 @@ Contract of a multi-encoder export (one SavedModel, one signature per modality):
 | `audio`   | `audio` float32 (B, samples)                  | `features` + one entry per space |
 
 Each space entry (CLIP: `joint`; MMV: `va`, `vat`) is an L2-normalised (B, D)
-embedding; two modalities can be compared in a space both of them output.
+embedding; two modalities can be compared in a space both of them output. A
+signature with `features` only (a single encoder without a joint space) is
+searched in the space "features" (same-modality search).
 A single-image export (`sslzoo.export.save` on an image objective) has only
 `serving_default` (`images` uint8 (B, H, W, 3) -> `embedding`, `projection`): it is
 read as modality "image" with spaces "embedding" and "projection".
@@ -76,6 +78,8 @@ class _Signature:
             self.spaces = tuple(name for name in ("embedding", "projection") if name in outputs)
         else:
             self.spaces = tuple(sorted(name for name in outputs if name != "features"))
+            if not self.spaces and "features" in outputs:
+                self.spaces = ("features",)  # a single encoder without joint spaces: search its features
         if not self.spaces:
             raise ValueError(f"`encoder` signature for {modality!r} has no embedding outputs: {sorted(outputs)}")
 

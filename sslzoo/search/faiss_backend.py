@@ -5,8 +5,9 @@ Choice (`choose_factory`), on unit vectors with inner product:
 - fewer than `EXACT_LIMIT` (10,000) vectors: "Flat", exact brute force;
 - otherwise, when the graph fits the memory budget: "HNSW32" (vectors plus
   ~2*M int32 neighbours per vector), searched with the smallest `efSearch`
-  that reaches `target_recall` on probe queries (`tune`: 200 stored vectors used as
-  queries, each leaving itself out, so probes come from the data's own distribution). If it cannot (data
+  that reaches `target_recall` on probe queries (`tune`: 200 of the vectors are held
+  out of the index while tuning and used as queries, then added: unseen draws from
+  the data's own distribution). If it cannot (data
   without structure, e.g. isotropic random directions: checked first on a
   20,000-vector sample, then on the full index), exact "Flat" is used instead:
   on such data brute force is both exact and faster than a graph at high efSearch.
@@ -96,7 +97,7 @@ def choose_factory(n, dim, memory_bytes=None):
 
 
 def probe_rows(n, count=TUNE_QUERIES, seed=0):
-    """Rows of the stored vectors used as probe queries (leave-one-out: each ignores itself)."""
+    """Rows of the vectors held out as probe queries while tuning (sorted, distinct)."""
     return np.sort(np.random.default_rng(seed).choice(n, min(count, n), replace=False))
 
 
@@ -182,10 +183,22 @@ class FaissBackend(Backend):
             if automatic and self.factory.startswith("HNSW") and not self._feasible(vectors):
                 self.factory, self.fallback = "Flat", "HNSW needs efSearch > 128 on a 20k sample"
             self._create(vectors)
-        self._index.add_with_ids(vectors, ids)
+        tuning = fresh and not self.search_params and not self.factory == "Flat"
+        if tuning and len(vectors) > 2 * TUNE_QUERIES:
+            # Probes held out of the index while tuning: a stored vector would find its own
+            # graph neighbours (optimistic); these are unseen draws from the same data.
+            held = probe_rows(len(vectors))
+            kept = np.ones(len(vectors), bool)
+            kept[held] = False
+            self._index.add_with_ids(vectors[kept], ids[kept])
+            self.tune(vectors[kept], ids[kept], vectors[held])
+            self._index.add_with_ids(vectors[held], ids[held])
+        else:
+            self._index.add_with_ids(vectors, ids)
+            if tuning:
+                self.tune(vectors, ids, vectors[probe_rows(len(vectors))])
         self._dead.difference_update(ids.tolist())
-        if fresh and not self.search_params:
-            self.tune(vectors, ids)
+        if tuning:
             reason = None
             if automatic and self.factory.startswith("HNSW"):
                 if self.achieved_recall < self.target_recall:
@@ -217,34 +230,28 @@ class FaissBackend(Backend):
         for key, value in self.search_params.items():
             space.set_index_parameter(self._index, key, value)
 
-    def tune(self, vectors, ids, k=10):
-        """Smallest efSearch / nprobe whose recall@k on probe queries reaches `target_recall`.
+    def tune(self, vectors, ids, queries, k=10):
+        """Smallest efSearch / nprobe whose recall@k on `queries` reaches `target_recall`.
 
         Args:
-          vectors: float32 (N, D), the vectors just added, stored under `ids` (N,).
+          vectors: float32 (N, D), the vectors in the index, stored under `ids` (N,).
+          queries: float32 (Q, D) probe queries (held-out vectors of the same data).
         Exact neighbours come from brute force over `vectors`; its time is kept as
-        `exact_seconds` beside the tuned setting's `search_seconds` (same probe queries).
+        `exact_seconds` beside the tuned setting's `search_seconds` (same queries).
         """
         key, grid = self._param_name()
-        if key is None:
-            return self.search_params
-        rows = probe_rows(len(vectors))
-        queries, own = vectors[rows], ids[rows]
-        k = min(k, len(vectors) - 1)
-        if k < 1:
+        k = min(k, len(vectors))
+        if key is None or k < 1:
             return self.search_params
         started = time.perf_counter()
-        scores = queries @ vectors.T
-        scores[np.arange(len(rows)), rows] = -np.inf  # leave the query itself out
-        truth = ids[np.argpartition(-scores, k - 1, axis=1)[:, :k]]
+        truth = ids[np.argpartition(-(queries @ vectors.T), k - 1, axis=1)[:, :k]]
         self.exact_seconds = time.perf_counter() - started
         for value in grid:
             self.search_params = {key: value}
             self._apply_params()
             started = time.perf_counter()
-            _, found = self.search(queries, k + 1)
+            _, found = self.search(queries, k)
             self.search_seconds = time.perf_counter() - started
-            found = [[i for i in f if i != o][:k] for f, o in zip(found, own)]
             recall = np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth)])
             self.achieved_recall = float(recall)
             if recall >= self.target_recall:
