@@ -316,3 +316,33 @@ def test_dmvr_shards_are_indexed_one_item_per_clip(tmp_path):
     _write_tone(high, 3500)
     top = index.search(pathlib.Path(high), k=1)[0]
     assert (top["label"], top["caption"], top["source"], top["start"]) == ("blue", "a blue square", "blue.mp4", 1.0)
+
+
+def test_sslzoo_clip_export_is_indexed_and_queried_like_model_embed(tmp_path):
+    """The real per-modality export of a (small, untrained) CLIP: the Index's scores are the
+    cosine similarities of `model.embed` in the joint space."""
+    from sslzoo import backbones, export, models, text
+    from sslzoo.data import captions
+    from sslzoo.preprocessing import eval_images
+
+    corpus = [t.format(n) for t in captions.TRAIN_TEMPLATES for n in captions.DIGIT_CLASS_NAMES]
+    tokenizer = text.Tokenizer(text.learn_vocabulary(corpus, 200), 10)
+    clip = models.CLIP(backbones.small_cnn(input_shape=(16, 16, 3), widths=(8, 16)),
+                       text.BagOfWordsTextEncoder(tokenizer.vocabulary_size, 10, width=16), tokenizer=tokenizer,
+                       embedding_dim=8)
+    path = export.save(clip, tmp_path / "clip")
+    media = tmp_path / "media"
+    write_digit_folder(str(media), per_class=2)
+    index = Index(path, backend="numpy")
+    index.add(str(media))
+    assert index.spaces == ("joint",) and index.encoder.modalities == ("image", "text")
+    query = "a drawing of the digit seven."
+    hits = index.search(query, k=20)
+    import tensorflow as tf
+
+    images = np.stack([tf.io.decode_png(open(h["path"], "rb").read()).numpy() for h in hits])
+    image_emb = clip.embed(eval_images(images, 16), "image", "joint").numpy()
+    text_emb = clip.embed(tokenizer(tf.constant([query])), "text", "joint").numpy()
+    cosine = (image_emb / np.linalg.norm(image_emb, axis=1, keepdims=True)) @ (
+        text_emb[0] / np.linalg.norm(text_emb[0]))
+    np.testing.assert_allclose([h["score"] for h in hits], cosine, atol=1e-4)
