@@ -45,8 +45,8 @@ def build_objective(preset, encoder=None, total_steps=None):
     return cls(encoder, name=preset["objective"], **args)
 
 
-def build_augment(preset, seed=None):
-    """The preset's view generator: `SimCLRAugment` (two views) or `MultiCrop`.
+def augment_arguments(preset, seed=None):
+    """(kind, keyword arguments) of the preset's view generator, recipe and preset fields merged.
 
     A multicrop spec may name `local_size` (default: the preset's `image_size`).
     Its `crop_area` (low, high) gives the global crops (max(0.14, low), high) and
@@ -58,20 +58,28 @@ def build_augment(preset, seed=None):
     if recipe not in AUGMENT_RECIPES:
         raise ValueError(f"Unknown augmentation recipe {recipe!r}; known: {', '.join(sorted(AUGMENT_RECIPES))}")
     kwargs = {**AUGMENT_RECIPES[recipe], **spec, "seed": seed}  # the preset's own fields win
-    size = preset["image_size"]
     if kind == "simclr":
-        return augment.SimCLRAugment(size, **kwargs)
+        return kind, kwargs
     if kind == "multicrop":
         crop_area = kwargs.pop("crop_area")
-        local_size = kwargs.pop("local_size", size)
+        kwargs["local_size"] = kwargs.pop("local_size", preset["image_size"])
         for per_view in ("blur_prob", "solarize_prob"):
             value = kwargs.get(per_view)
             if isinstance(value, (tuple, list)):
                 kwargs[f"local_{per_view}"] = value[-1]
-        local_area = kwargs.pop("local_area", (max(0.05, crop_area[0] / 2), max(0.14, crop_area[0])))
-        global_area = kwargs.pop("global_area", (max(0.14, crop_area[0]), crop_area[1]))
-        return augment.MultiCrop(size, local_size, global_area=global_area, local_area=local_area, **kwargs)
+        kwargs["local_area"] = kwargs.pop("local_area", (max(0.05, crop_area[0] / 2), max(0.14, crop_area[0])))
+        kwargs["global_area"] = kwargs.pop("global_area", (max(0.14, crop_area[0]), crop_area[1]))
+        return kind, kwargs
     raise ValueError(f"Unknown augmentation kind {kind!r}; known: simclr, multicrop")
+
+
+def build_augment(preset, seed=None):
+    """The preset's view generator: `SimCLRAugment` (two views) or `MultiCrop` (see `augment_arguments`)."""
+    kind, kwargs = augment_arguments(preset, seed)
+    size = preset["image_size"]
+    if kind == "simclr":
+        return augment.SimCLRAugment(size, **kwargs)
+    return augment.MultiCrop(size, kwargs.pop("local_size"), **kwargs)
 
 
 def learning_rate(preset, global_batch):

@@ -88,7 +88,9 @@ def main(argv):
 
 def run():
     """Console-script entry point (`sslzoo-eval`)."""
-    app.run(main)
+    from sslzoo.train import cli
+
+    cli.run_program(main, __name__, "sslzoo-eval")
 
 
 if __name__ == "__main__":

@@ -152,7 +152,9 @@ def main(argv):
 
 def run():
     """Console-script entry point (`sslzoo-index`)."""
-    app.run(main)
+    from sslzoo.train import cli
+
+    cli.run_program(main, __name__, "sslzoo-index")
 
 
 if __name__ == "__main__":

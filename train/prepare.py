@@ -101,7 +101,9 @@ def main(argv):
 
 def run():
     """Console-script entry point (`sslzoo-prepare`)."""
-    app.run(main)
+    from sslzoo.train import cli
+
+    cli.run_program(main, __name__, "sslzoo-prepare")
 
 
 if __name__ == "__main__":

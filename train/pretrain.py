@@ -19,6 +19,10 @@ from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "simclr_digits", "Preset name (sslzoo.models.presets).")
+flags.DEFINE_string("objective", None, "Train this registered objective (sslzoo.models.available()) on the "
+                    "preset's data, backbone and schedule, with the objective's default arguments.")
+flags.DEFINE_bool("show", False, "Print the fully resolved recipe (optimizer, rates after batch scaling, "
+                  "schedule, augmentation) as JSON and train nothing.")
 flags.DEFINE_string("model_dir", None, "Output folder; default runs/<preset>.")
 flags.DEFINE_integer("epochs", None, "Override the preset's epochs.")
 flags.DEFINE_integer("batch_size", None, "Override the preset's global batch size.")
@@ -39,10 +43,61 @@ flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (1: progress bar).")
 TASKS = {"image": "sslzoo.train.image_task", "clip": "sslzoo.train.clip_task"}
 
 
+def check_flags():
+    """One-line errors (exit 2) for flag values outside their choices, before any work."""
+    from sslzoo import distribute, models
+    from sslzoo.models import presets
+    from sslzoo.train import cli
+
+    cli.check_choice("preset", FLAGS.preset, presets.names())
+    cli.check_choice("strategy", FLAGS.strategy, distribute.STRATEGY_SPECS)
+    if FLAGS.objective is not None:
+        cli.check_choice("objective", FLAGS.objective, models.available())
+    if FLAGS.dataset is not None and FLAGS.dataset != "digits":
+        import tensorflow_datasets as tfds
+
+        cli.check_choice("dataset", FLAGS.dataset, ["digits"] + sorted(tfds.list_builders()))
+
+
+def with_objective(preset, name):
+    """`preset` training the registered objective `name` with its default arguments."""
+    from sslzoo import models
+
+    cls = models.get(name)
+    preset["objective"], preset["objective_args"] = name, {}
+    if cls.default_augment == "multicrop" and preset["augment"]["kind"] != "multicrop":
+        preset["augment"] = {"kind": "multicrop", "recipe": preset["augment"]["recipe"], "num_local": 2}
+    elif cls.default_augment == "two_views" and preset["augment"]["kind"] != "simclr":
+        preset["augment"] = {"kind": "simclr", "recipe": preset["augment"]["recipe"]}
+    return preset
+
+
+def resolved_recipe(preset, global_batch=None):
+    """The preset with everything derived spelled out: rates after batch scaling, optimizer defaults."""
+    from sslzoo import optimizers
+    from sslzoo.models import factory
+
+    global_batch = global_batch or int(preset["batch_size"])
+    optimizer = dict(preset["optimizer"])
+    resolved = dict(preset)
+    resolved["optimizer"] = {**optimizers.defaults(optimizer["name"]), **optimizer,
+                             "global_batch": global_batch,
+                             "peak_learning_rate": factory.learning_rate(preset, global_batch)}
+    resolved["schedule"] = {"kind": "linear warmup + cosine", "warmup_epochs": 0,
+                            **preset.get("schedule", {}), "epochs": preset["epochs"]}
+    if preset.get("task", "image") == "image":
+        kind, arguments = factory.augment_arguments(preset)
+        arguments.pop("seed")
+        resolved["augment"] = {"kind": kind, **arguments}
+    return resolved
+
+
 def resolve_preset():
     from sslzoo.models import presets
 
     preset = presets.get(FLAGS.preset)
+    if FLAGS.objective is not None:
+        preset = with_objective(preset, FLAGS.objective)
     for field in ("epochs", "batch_size", "dataset"):
         value = getattr(FLAGS, field)
         if value is not None:
@@ -102,7 +157,11 @@ def main(argv):
     from sslzoo import distribute, plots, precision
     from sslzoo.train.progress import read_history
 
+    check_flags()
     preset = resolve_preset()
+    if FLAGS.show:
+        print(json.dumps(resolved_recipe(preset), indent=2, default=str))
+        return
     model_dir = FLAGS.model_dir or os.path.join("runs", FLAGS.preset)
     os.makedirs(model_dir, exist_ok=True)
     keras.utils.set_random_seed(FLAGS.seed)
@@ -160,7 +219,9 @@ def main(argv):
 
 def run():
     """Console-script entry point (`sslzoo-train`)."""
-    app.run(main)
+    from sslzoo.train import cli
+
+    cli.run_program(main, __name__, "sslzoo-train")
 
 
 if __name__ == "__main__":
