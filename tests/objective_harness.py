@@ -350,7 +350,7 @@ def inject_split_bug(bug):
 
     from sslzoo import replica
     from sslzoo.losses import clustering, redundancy
-    from sslzoo.models import moco
+    from sslzoo.models import moco_v2
 
     if bug == "barlow_statistics":
         def local_standardize(z, global_batch):
@@ -367,7 +367,7 @@ def inject_split_bug(bug):
     elif bug == "moco_queue":
         tiled = types.SimpleNamespace(**{k: getattr(replica, k) for k in dir(replica) if not k.startswith("__")})
         tiled.all_gather = lambda x: tf.tile(x, [replica.num_replicas()] + [1] * (len(x.shape) - 1))
-        moco.replica = tiled
+        moco_v2.replica = tiled
     else:
         raise ValueError(f"unknown bug {bug!r}; known: {sorted(SPLIT_BUGS)}")
 
