@@ -229,7 +229,14 @@ class ImageAdapter(InputAdapter):
 
     def preprocess_signature(self, raw):
         # To [0, 1] floats first: rgb_to_grayscale on uint8 would round the luma to integers.
-        return self.preprocess(match_channels(to_unit_float(raw), self.channels))
+        images = match_channels(to_unit_float(raw), self.channels)
+        size = self.image_size
+        # Images already S x S skip the resize, as `eval_images` skips it for a static S x S
+        # (the graph's height and width are dynamic, so the choice is made at run time).
+        shape = tf.shape(images)
+        return tf.cond(tf.logical_and(tf.equal(shape[1], size), tf.equal(shape[2], size)),
+                       lambda: tf.ensure_shape(tf.clip_by_value(images, 0.0, 1.0), self.model_spec.shape),
+                       lambda: tf.ensure_shape(self.preprocess(images), self.model_spec.shape))
 
     def describe(self):
         size, channels = self.image_size, self.channels

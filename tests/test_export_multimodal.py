@@ -377,10 +377,10 @@ def test_audio_of_another_length_is_centred_or_padded(mmv, mmv_export):
     _check_parity(serve(audio=tf.constant(short)), mmv, "audio", short, padded, "mmv audio short")
 
 
-@pytest.mark.parametrize("heads", ["fac", "disjoint"])
-def test_sslzoo_mmv_exports_every_space(heads, tmp_path):
+def test_sslzoo_mmv_exports_every_space(tmp_path):
     from sslzoo import export
 
+    heads = "fac"
     model = make_mmv(heads)
     loaded = tf.saved_model.load(export.save(model, tmp_path / heads))
     rng = np.random.default_rng(6)
@@ -438,7 +438,7 @@ def test_export_command_reloads_saved_objectives_in_a_fresh_process(tokenizer, t
         "import sys\n"
         "from sslzoo.export import main\n"
         "for run in sys.argv[2:]:\n"
-        "    main.export_model(f'{sys.argv[1]}/{run}', f'{sys.argv[1]}/{run}/export', 'hub')\n"
+        "    main.export_model(f'{sys.argv[1]}/{run}', f'{sys.argv[1]}/{run}/export', 'saved_model')\n"
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path), *saved],
