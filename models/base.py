@@ -38,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sslzoo import replica
+from sslzoo import keras_internals, replica
 from sslzoo.models import batch_spec as batch_specs
 
 
@@ -255,9 +255,9 @@ class SSLModel(keras.Model):
         which fails under MultiWorkerMirroredStrategy. Objectives build their
         layers in `__init__`, so only the optimizer remains to be built.
         """
-        if self._distribute_strategy is None:
+        if keras_internals.assigned_strategy(self) is None:
             return
-        unbuilt = [layer.name for layer in self._flatten_layers() if not layer.built]
+        unbuilt = keras_internals.unbuilt_layers(self)
         if unbuilt:
             raise ValueError(
                 f"{type(self).__name__} has unbuilt layers {unbuilt[:5]}: objectives must build "
@@ -306,7 +306,7 @@ def clone_frozen(layer, input_shape):
     variable's `trainable` flag is cleared, so `model.trainable_variables` and
     the optimizer never see them; `MomentumSSLModel` moves them by momentum.
     """
-    if isinstance(layer, keras.Model) and getattr(layer, "_is_graph_network", False):
+    if isinstance(layer, keras.Model) and keras_internals.is_functional(layer):
         twin = keras.models.clone_model(layer)
     else:
         twin = layer.__class__.from_config(layer.get_config())

@@ -146,10 +146,6 @@ class Prototypes(keras.layers.Layer):
         w = keras.initializers.RandomNormal(stddev=1.0)(shape, dtype=dtype)
         return ops.normalize(w, axis=0)
 
-    def normalize(self):
-        """Re-normalises every prototype (column of W) to unit L2 norm, in place."""
-        self.kernel.assign(ops.normalize(self.kernel, axis=0))
-
     def call(self, inputs):
         return ops.matmul(ops.normalize(inputs, axis=-1), self.kernel)
 

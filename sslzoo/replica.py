@@ -13,6 +13,8 @@ with a single replica, so the same code runs on one device.
 """
 import tensorflow as tf
 
+from sslzoo import keras_internals
+
 
 def _context():
     """The current replica context if it spans more than one replica, else None."""
@@ -53,12 +55,6 @@ def all_reduce_sum(x):
     return x if ctx is None else ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
 
 
-def all_reduce_mean(x):
-    """Mean of `x` over replicas."""
-    ctx = _context()
-    return x if ctx is None else ctx.all_reduce(tf.distribute.ReduceOp.MEAN, x)
-
-
 def local_offset(local_batch):
     """Index of this replica's first row in the gathered batch: replica_id * local_batch.
 
@@ -73,11 +69,6 @@ def local_offset(local_batch):
 def global_rows(local_batch):
     """Row indices (B,) int32 of this replica's samples inside the gathered batch."""
     return local_offset(local_batch) + tf.range(tf.cast(local_batch, tf.int32), dtype=tf.int32)
-
-
-def _tf_variable(variable):
-    """The tf.Variable behind a Keras 3 variable (a tf.Variable passes through)."""
-    return getattr(variable, "value", variable) if hasattr(variable, "_value") else variable
 
 
 def assign(variables, values):
@@ -106,7 +97,7 @@ def assign(variables, values):
     def merge_fn(strategy, per_replica_values):
         for variable, value in zip(variables, per_replica_values):
             strategy.extended.update(
-                _tf_variable(variable), lambda var, val: var.assign(val), args=(value,), group=False
+                keras_internals.tf_variable(variable), lambda var, val: var.assign(val), args=(value,), group=False
             )
 
     ctx.merge_call(merge_fn, args=(values,))

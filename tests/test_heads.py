@@ -1,15 +1,12 @@
 """Tests for sslzoo.heads: shapes, numpy forward pass, last-BN statistics, prototypes."""
-import os
 
 import numpy as np
 import pytest
 
 import keras
 from sslzoo.heads import PredictionHead, Prototypes, ProjectionHead
-from testing_utils import run_python
 
 BN_EPSILON = 1e-5
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))  # child imports testing_utils
 
 
 def _inputs(batch, dim, seed=0):
@@ -87,49 +84,7 @@ def test_prototypes_unit_columns_and_cosine_scores():
     assert scores.shape == (4, 5) and np.all(np.abs(scores) <= 1.0 + 1e-6)
 
 
-def test_prototypes_normalize_reprojects_in_place():
-    prototypes = Prototypes(6)
-    prototypes.build((None, 4))
-    off_sphere = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32) * 3.0
-    prototypes.kernel.assign(off_sphere)
-    variable = prototypes.kernel
-    prototypes.normalize()
-    assert prototypes.kernel is variable
-    np.testing.assert_allclose(prototypes.kernel.numpy(), off_sphere / np.linalg.norm(off_sphere, axis=0),
-                               rtol=1e-5)
-
-
 @pytest.mark.subprocess
-def test_prototypes_normalize_inside_mirrored_replica_context(tmp_path):
-    result = run_python(
-        """
-        import numpy as np
-        import tensorflow as tf
-        from sslzoo.heads import Prototypes
-        from testing_utils import write_result
-
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        with strategy.scope():
-            prototypes = Prototypes(3)
-            prototypes.build((None, 2))
-        prototypes.kernel.assign(tf.constant([[3.0, 0.0, 1.0], [4.0, 2.0, 1.0]]))
-
-        @tf.function
-        def step():
-            prototypes.normalize()
-        strategy.run(step)
-        copies = [v.numpy().tolist() for v in prototypes.kernel.value.values]
-        write_result({"copies": copies})
-        """,
-        tmp_path=tmp_path,
-        env={"PYTHONPATH": os.pathsep.join(filter(None, [TESTS_DIR, os.environ.get("PYTHONPATH")]))},
-    )
-    expected = np.array([[0.6, 0.0, 2 ** -0.5], [0.8, 1.0, 2 ** -0.5]])
-    assert len(result["copies"]) == 2
-    for copy in result["copies"]:
-        np.testing.assert_allclose(copy, expected, rtol=1e-5)
-
-
 def test_heads_keras_round_trip(tmp_path):
     model = keras.Sequential([
         keras.Input((5,)),

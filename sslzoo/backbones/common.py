@@ -1,6 +1,8 @@
 """Pieces shared by the image backbones: input checks, fixed normalisation, conv-BN-ReLU."""
 import keras
 
+from sslzoo import keras_internals
+
 from sslzoo.backbones.batch_norm import BatchNorm
 
 # ImageNet per-channel statistics of images scaled to [0, 1] (RGB order).
@@ -39,7 +41,7 @@ def any_size(encoder):
     shape = encoder.input_shape
     if not isinstance(shape, tuple) or len(shape) != 4 or shape[1:3] == (None, None):
         return encoder
-    if not isinstance(encoder, keras.src.models.Functional):  # a subclassed model has no graph to rebuild
+    if not keras_internals.is_functional(encoder):  # a subclassed model has no graph to rebuild
         return encoder
     images = keras.Input(shape=(None, None, shape[-1]), name="images")
     return keras.models.clone_model(encoder, input_tensors=images, clone_function=lambda layer: layer)

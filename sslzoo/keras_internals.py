@@ -1,0 +1,42 @@
+"""Every use of Keras' private API in sslzoo, in one place, with the version and the reason.
+
+Checked against Keras 3.15 (setup.py pins keras>=3.15,<4). If a Keras release
+moves one of these, this module is the one file to change; tests/test_keras_internals.py
+fails first.
+
+- `is_functional(model)`: `keras.src.models.Functional`. Keras 3 has no public
+  class or flag that marks a functional (graph) model; `backbones.any_size`
+  rebuilds only those, and momentum teachers clone them with `clone_model`.
+- `unbuilt_layers(model)`: `Layer._flatten_layers`, the only complete walk over
+  nested sub-layers (`model.layers` lists direct children only). `SSLModel`
+  refuses to train with an unbuilt sub-layer under MultiWorkerMirroredStrategy.
+- `assigned_strategy(model)`: `Model._distribute_strategy`, the strategy a model
+  was built under, or None; the public `distribute_strategy` falls back to the
+  default strategy and cannot tell "none".
+- `tf_variable(variable)`: the `tf.Variable` behind a Keras variable
+  (`KerasVariable._value` marks one); `strategy.extended.update` needs it.
+- `SSLModel._maybe_symbolic_build` overrides a private Trainer hook (keras issue
+  20585): Keras' version reduces a PerReplica batch, which fails under
+  MultiWorkerMirroredStrategy. It lives in models/base.py, as it must.
+"""
+import keras
+
+
+def is_functional(model):
+    """True for a functional (graph) `keras.Model`, False for a subclassed one."""
+    return isinstance(model, keras.src.models.Functional)
+
+
+def unbuilt_layers(model):
+    """Names of every nested sub-layer of `model` that is not built."""
+    return [layer.name for layer in model._flatten_layers() if not layer.built]
+
+
+def assigned_strategy(model):
+    """The `tf.distribute.Strategy` `model` was created under, or None."""
+    return model._distribute_strategy
+
+
+def tf_variable(variable):
+    """The `tf.Variable` behind a Keras 3 variable (a tf.Variable passes through)."""
+    return getattr(variable, "value", variable) if hasattr(variable, "_value") else variable
