@@ -1,4 +1,4 @@
-"""Independent float64 numpy formulas of every sslzoo loss, written from the papers and DESIGN.md."""
+"""Independent float64 numpy formulas of every sslzoo loss, written from the papers and the loss docstrings (docs/ARCHITECTURE.md)."""
 import numpy as np
 
 
