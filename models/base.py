@@ -141,7 +141,13 @@ class SSLModel(keras.Model):
         return features if space == "features" else self.project(features, modality, space, training)
 
     def project(self, features, modality, space, training=False):
-        """Features (B, F) of `modality` -> embeddings (B, D) in `space`; objectives with spaces override."""
+        """Features (B, F) of `modality` -> embeddings (B, D) in `space`.
+
+        The default serves the "projection" space of objectives with a `projector`
+        head (z = g(h)); objectives with other spaces override it.
+        """
+        if space == "projection" and getattr(self, "projector", None) is not None:
+            return self.projector(features, training=training)
         raise NotImplementedError(f"{type(self).__name__} defines no space {space!r} for {modality!r}")
 
     def _check_modality(self, modality):

@@ -217,7 +217,7 @@ class MMV(SSLModel):
         """(audio_mask (B,), text_mask (B, K)) float32, after modality dropout in training."""
         audio_mask = tf.cast(batch["audio_mask"], tf.float32)
         text_mask = tf.cast(batch["text_mask"], tf.float32)
-        if not training or (self.audio_dropout == 0.0 and self.text_dropout == 0.0) or self.optimizer is None:
+        if not training or (self.audio_dropout == 0.0 and self.text_dropout == 0.0) or getattr(self, "optimizer", None) is None:
             return audio_mask, text_mask
         local = tf.shape(audio_mask)[0]
         step = tf.cast(self.optimizer.iterations, tf.int32)

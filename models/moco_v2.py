@@ -72,9 +72,6 @@ class MoCoV2(MomentumSSLModel):
 
     embedding_spaces = {"image": ("projection",)}
 
-    def project(self, features, modality, space, training=False):
-        return self.projector(features, training=training)
-
     def _query(self, images, training):
         return self.projector(self.encoder(images, training=training), training=training)
 

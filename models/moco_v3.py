@@ -55,9 +55,6 @@ class MoCoV3(MomentumSSLModel):
         self.key_projector = self.teacher(self.projector, (None, feature_dim))
         self.built = True
 
-    def project(self, features, modality, space, training=False):
-        return self.projector(features, training=training)
-
     def compute_objective(self, batch, training):
         view_1, view_2 = batch
         both = tf.concat([view_1, view_2], 0)

@@ -44,10 +44,6 @@ class PairContrastive(SSLModel):
     def embedding_spaces(self):
         return {"image": ("projection",)} if self.projector is not None else {}
 
-    def project(self, features, modality="image", space="projection", training=False):
-        """Features h (B, F) -> embeddings (B, D) in which distances are measured."""
-        return self.projector(features, training=training)
-
     def compute_objective(self, batch, training):
         (x_1, x_2), similar = batch
         space = "projection" if self.projector is not None else "features"

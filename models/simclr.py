@@ -43,10 +43,6 @@ class SimCLR(SSLModel):
         build_layer(self.projector, (None, self.representation_dim))
         self.built = True
 
-    def project(self, features, modality="image", space="projection", training=False):
-        """Features h (B, F) -> projections z (B, D)."""
-        return self.projector(features, training=training)
-
     def compute_objective(self, batch, training):
         view_1, view_2 = batch
         z_1, z_2 = tf.split(self.embed(tf.concat([view_1, view_2], 0), space="projection", training=training), 2)
