@@ -3,6 +3,7 @@ malformed requests (4xx JSON, never a traceback); and the `sslzoo-index` command
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -97,6 +98,7 @@ def test_upload_raw_multipart_and_json_queries(served):
     ("/api/search?text=one&k=0", 400), ("/api/search?text=one&k=51", 400), ("/api/search?text=one&k=ten", 400),
     ("/api/search?k=3", 400), ("/api/search?text=" + "x" * 1001, 400), ("/api/search?text=one&space=nope", 400),
     ("/api/nothing", 404), ("/media/abc", 404), ("/media/999999", 404), ("/media/-1", 404),
+    ("/api/search?text=one&" + "&".join(f"f{i}=1" for i in range(30)), 400), ("/api/search?text=%ff%fe", 400),
 ])
 def test_malformed_get_requests_are_4xx_json(served, path, status):
     assert api(served, "GET", path)[0] == status
@@ -116,6 +118,32 @@ def test_malformed_posts_are_4xx_json(served):
     assert api(served, "POST", "/api/search", b"x", {"Content-Type": "audio/wav"})[0] == 400  # no audio tower
     assert api(served, "POST", "/elsewhere", b"x", {"Content-Type": "image/png"})[0] == 404
     assert api(served, "POST", "/api/search", b"--x--", {"Content-Type": "multipart/form-data; boundary=x"})[0] == 400
+
+
+def _raw_exchange(served, data):
+    """Sends raw bytes, returns everything the server answers before it closes."""
+    with socket.create_connection(("127.0.0.1", served["port"]), timeout=10) as raw:
+        raw.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
+    return b"".join(chunks)
+
+
+def test_broken_request_lines_get_json_errors(served):
+    answer = _raw_exchange(served, b"NONSENSE\r\n\r\n")  # no version: answered HTTP/0.9 style, body only
+    assert answer.startswith(b'{"error"') and b"Traceback" not in answer
+    answer = _raw_exchange(served, b"GET /api/search HTTP/1.1\r\n"
+                           + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431") and b'{"error"' in answer
+    status, payload = api(served, "PUT", "/api/search", b"x")
+    assert status == 501 and "error" in payload
 
 
 def test_path_traversal_and_symlinks_cannot_escape_the_indexed_root(served):

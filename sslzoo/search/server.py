@@ -180,12 +180,37 @@ def _multipart_file(content_type, body):
     raise ClientError(400, "multipart body has no `file` part")
 
 
+def _query(url):
+    """The query string as {name: [values]}; 400 when malformed or with too many fields."""
+    try:
+        return urllib.parse.parse_qs(url.query, keep_blank_values=True, max_num_fields=20, errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise ClientError(400, "malformed query string (or more than 20 fields)") from None
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     """HTTP plumbing: routes to `self.server.app`, JSON errors, Range for media files."""
 
     server_version = "sslzoo-search"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a connection may sit idle or trickle a request
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, 414, 501...) as JSON too."""
+        body = json.dumps({"error": message or http.server.BaseHTTPRequestHandler.responses.get(
+            code, ("error",))[0]}).encode("utf-8")
+        self.close_connection = True
+        try:
+            self.send_response(code, message)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:
+            pass
 
     def log_message(self, format, *args):  # noqa: A002 - http.server's signature
         if getattr(self.server, "verbose", False):
@@ -230,7 +255,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _get(self):
         url = urllib.parse.urlsplit(self.path)
-        params = urllib.parse.parse_qs(url.query, keep_blank_values=True, max_num_fields=20)
+        params = _query(url)
         app = self.server.app
         if url.path in ("/", "/index.html"):
             self._send(200, PAGE.encode("utf-8"), "text/html; charset=utf-8",
@@ -261,7 +286,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             raise ClientError(413, f"upload must be at most {app.max_upload_bytes} bytes, got {length}")
         body = self.rfile.read(length)
-        params = urllib.parse.parse_qs(url.query, keep_blank_values=True, max_num_fields=20)
+        params = _query(url)
         content_type = self.headers.get("Content-Type", "application/octet-stream")
         self._json(200, app.search_body(params, content_type, body))
 
