@@ -341,6 +341,9 @@ def make_server(index, host="127.0.0.1", port=0, max_upload_bytes=10 * 2**20, ma
 def serve(index, host="127.0.0.1", port=8080, max_upload_bytes=10 * 2**20, max_k=100):
     """Serves `index` until interrupted (Ctrl-C)."""
     server = make_server(index, host, port, max_upload_bytes, max_k, verbose=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: bound to {host}: other machines can query this index and fetch its files "
+              "(no authentication; put it behind a proxy that has some)", file=sys.stderr)
     print(f"serving {len(index)} items on http://{host}:{server.server_address[1]}/", flush=True)
     try:
         server.serve_forever()
