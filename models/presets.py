@@ -15,6 +15,7 @@ to the global batch (`sslzoo.optimizers.scaled_learning_rate`): "linear" is
 `base * batch / 256`, "sqrt" is `base * sqrt(batch)`, None uses it as is.
 """
 import copy
+import json
 
 from sslzoo.data import captions
 
@@ -196,7 +197,9 @@ def get(name, **overrides):
     """A deep copy of preset `name` with top-level fields replaced by `overrides`.
 
     Raises:
-      ValueError: unknown preset (the message lists the known ones) or unknown field.
+      ValueError: unknown preset (the message lists the known ones), unknown field,
+        or a field given a value of another type than the preset's (an int where a
+        dict belongs, say); the message names the field.
     """
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}. Known presets: {', '.join(names())}")
@@ -204,6 +207,51 @@ def get(name, **overrides):
     for key, value in overrides.items():
         if key not in preset:
             raise ValueError(f"Preset {name!r} has no field {key!r}; fields: {', '.join(sorted(preset))}")
+        _check_type(name, key, preset[key], value)
         preset[key] = copy.deepcopy(value)
     preset["name"] = name
     return preset
+
+
+def _kind(value):
+    """The JSON kind of `value`: number (int or float), string, bool, object, array or null."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return "null" if value is None else type(value).__name__
+
+
+def _check_type(name, field, current, value):
+    if current is not None and _kind(current) != _kind(value):
+        kind = _kind(current)
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ValueError(f"Preset {name!r} field {field!r} must be {article} {kind} like {current!r}, "
+                         f"got {value!r} ({_kind(value)})")
+    if field in ("epochs", "batch_size") and not (isinstance(value, int) and not isinstance(value, bool)
+                                                  and value > 0):
+        raise ValueError(f"Preset {name!r} field {field!r} must be a positive integer, got {value!r}")
+
+
+def to_json(preset):
+    """The preset as JSON text (tuples become lists)."""
+    return json.dumps(preset, indent=2, sort_keys=True)
+
+
+def from_json(text):
+    """A preset from JSON text written by `to_json`: its `name` names the base preset, every
+    other field replaces the base's and is checked as `get` checks overrides."""
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"preset JSON does not parse: {error}") from None
+    if not isinstance(fields, dict) or "name" not in fields:
+        raise ValueError("preset JSON must be an object with a 'name' field naming the base preset")
+    name = fields.pop("name")
+    return get(name, **fields)

@@ -74,3 +74,20 @@ def test_multicrop_spec_sets_local_size_and_areas(digits):
     imagenet = factory.build_augment(presets.get("swav_imagenet"))
     assert tuple(imagenet.global_area) == (0.14, 1.0) and tuple(imagenet.local_area) == (0.05, 0.14)
     assert (imagenet.global_size, imagenet.local_size, imagenet.num_local) == (224, 96, 6)
+
+
+def test_a_mistyped_field_names_itself():
+    with pytest.raises(ValueError, match="field 'optimizer' must be an object"):
+        presets.get("simclr_digits", optimizer=0.3)
+    with pytest.raises(ValueError, match="field 'epochs' must be a positive integer"):
+        presets.get("simclr_digits", epochs=2.5)
+
+
+def test_json_round_trip_and_its_checks():
+    preset = presets.get("swav_digits", epochs=3)
+    again = presets.from_json(presets.to_json(preset))
+    assert presets.to_json(again) == presets.to_json(preset) and again["epochs"] == 3
+    with pytest.raises(ValueError, match="no field 'epoch'"):
+        presets.from_json('{"name": "swav_digits", "epoch": 3}')
+    with pytest.raises(ValueError, match="does not parse"):
+        presets.from_json("{name: swav_digits")
