@@ -101,7 +101,7 @@ def test_eval_program_on_the_trained_model(resumed_run, tmp_path):
 
 
 @pytest.mark.parametrize("flag, message", [
-    ("--preset=nope_digits", "Known presets"),
+    ("--preset=nope_digits", "choose from: barlow_twins_cifar10"),
     ("--batch_size=512", "larger than the training set"),
     ("--dataset=no_such_dataset", "no_such_dataset"),
 ])

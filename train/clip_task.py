@@ -14,10 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from sslzoo import evaluation, text
-from sslzoo import precision as precision_lib
 from sslzoo.data import captions
 from sslzoo.models import factory
 from sslzoo.models.clip import CLIP
+from sslzoo.train import task
 
 # The clip_digits preset lives in sslzoo.models.presets with the others.
 
@@ -65,10 +65,7 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
     del data_dir
     if preset.get("dataset") != "digits":
         raise ValueError(f"the clip task trains on dataset 'digits' only, got {preset.get('dataset')!r}")
-    strategy = strategy or tf.distribute.get_strategy()
-    global_batch = int(preset["batch_size"])
-    if global_batch % strategy.num_replicas_in_sync:
-        raise ValueError(f"batch_size {global_batch} must divide by the {strategy.num_replicas_in_sync} replicas")
+    global_batch = task.global_batch_size(preset, strategy)
     tokenizer = build_tokenizer(preset)
     train_dataset = captions.digit_caption_dataset(
         "train", tokenizer, batch_size=global_batch, image_size=preset["image_size"],
@@ -77,12 +74,8 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
     steps_per_epoch = int(train_dataset.cardinality())
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size {global_batch} is larger than the training set")
-    with strategy.scope():
-        model = build_model(preset, tokenizer)
-        peak = factory.learning_rate(preset, global_batch)
-        optimizer = precision_lib.loss_scaled(factory.build_optimizer(preset, steps_per_epoch, global_batch, peak),
-                                              precision)
-        model.compile(optimizer=optimizer, jit_compile=jit_compile)
+    model, peak = task.compile_objective(preset, strategy, lambda: build_model(preset, tokenizer), steps_per_epoch,
+                                         global_batch, precision=precision, jit_compile=jit_compile)
     return {"model": model, "train_dataset": train_dataset, "steps_per_epoch": steps_per_epoch,
             "global_batch": global_batch, "learning_rate": peak, "preset": preset}
 

@@ -15,7 +15,7 @@ Prints one JSON object and writes it to --output when given.
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Model dir, objective .keras file or encoder .keras file.", required=True)

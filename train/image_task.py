@@ -1,15 +1,15 @@
 """The image task of `sslzoo-train`: data, model, evaluation and plots for image objectives.
 
-A task module exposes `build(preset, strategy, ...)` and `evaluate(model, preset, ...)`;
-`sslzoo.train.pretrain` runs whichever the preset's `task` names.
+It follows the Task protocol of `sslzoo.train.task` (build / callbacks / evaluate);
+`sslzoo.train.pretrain` runs whichever task the preset names.
 """
 import os
 
 import numpy as np
 
 from sslzoo import data, evaluation, plots
-from sslzoo import precision as precision_lib
 from sslzoo.models import factory
+from sslzoo.train import task
 
 
 def load_split(preset, split, data_dir=None, max_examples=None):
@@ -37,24 +37,18 @@ def build(preset, strategy, *, data_dir=None, max_examples=None, seed=0, jit_com
     """
     train = load_split(preset, "train", data_dir, max_examples)
     test = load_split(preset, "test", data_dir, max_examples)
-    global_batch = int(preset["batch_size"])
+    global_batch = task.global_batch_size(preset, strategy)
     if global_batch > len(train[0]):
         raise ValueError(
             f"batch_size {global_batch} is larger than the training set ({len(train[0])} images)"
         )
-    if global_batch % strategy.num_replicas_in_sync:
-        raise ValueError(
-            f"batch_size {global_batch} must divide by the {strategy.num_replicas_in_sync} replicas"
-        )
     steps_per_epoch = len(train[0]) // global_batch
     augment = factory.build_augment(preset, seed=seed)
     train_dataset = data.pretrain_dataset(train[0], global_batch, augment, seed=seed)
-    with strategy.scope():
-        model = factory.build_objective(preset, total_steps=preset["epochs"] * steps_per_epoch)
-        peak = factory.learning_rate(preset, global_batch)
-        optimizer = precision_lib.loss_scaled(factory.build_optimizer(preset, steps_per_epoch, global_batch, peak),
-                                              precision)
-        model.compile(optimizer=optimizer, jit_compile=jit_compile)
+    total_steps = preset["epochs"] * steps_per_epoch
+    model, peak = task.compile_objective(
+        preset, strategy, lambda: factory.build_objective(preset, total_steps=total_steps), steps_per_epoch,
+        global_batch, precision=precision, jit_compile=jit_compile)
     return {
         "model": model,
         "train_dataset": train_dataset,

@@ -167,7 +167,9 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     precision.set_precision(FLAGS.precision)
     strategy = distribute.strategy(FLAGS.strategy)
-    task = importlib.import_module(TASKS[preset["task"]])
+    from sslzoo.train.task import check_task
+
+    task = check_task(importlib.import_module(TASKS[preset["task"]]))
 
     built = task.build(preset, strategy, data_dir=FLAGS.data_dir, max_examples=FLAGS.max_examples,
                        seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, precision=FLAGS.precision)
