@@ -131,7 +131,7 @@ def bench_usearch(base, queries, truth, target=0.95, threads=2):
     probe_truth = kept[exact_top_k(base[kept], base[held])]
     for expansion in (16, 32, 64, 128, 256, 512, 1024):
         index.expansion_search = expansion
-        if recall(index.search(base[held], K, threads=threads).keys, probe_truth) >= target:
+        if recall(index.search(base[held], K, threads=threads).keys, probe_truth) >= target + 0.01:  # as faiss
             break
     index.add(held, base[held], threads=threads)
     build = time.perf_counter() - started
