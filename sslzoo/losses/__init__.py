@@ -37,8 +37,9 @@ from sslzoo.losses.contrastive import nt_xent
 from sslzoo.losses.multimodal import clip
 from sslzoo.losses.multimodal import mil_nce
 from sslzoo.losses.multimodal import nce
+from sslzoo.losses.non_contrastive import byol_loss, dino_center, dino_loss, simsiam_loss, vicreg, vicreg_terms
 from sslzoo.losses.redundancy import barlow_twins, barlow_twins_terms
 
 __all__ = [
-    "barlow_twins", "barlow_twins_terms", "clip", "info_nce", "margin_contrastive", "mil_nce", "nce", "nt_xent", "sinkhorn", "swav",
+    "barlow_twins", "barlow_twins_terms", "byol_loss", "clip", "dino_center", "dino_loss", "info_nce", "margin_contrastive", "mil_nce", "nce", "nt_xent", "simsiam_loss", "sinkhorn", "swav", "vicreg", "vicreg_terms",
 ]
