@@ -1,6 +1,9 @@
 """CLIP under MirroredStrategy: a fit step on 2 replicas equals the same step on one device."""
 import os
 
+import numpy as np
+import pytest
+
 from testing_utils import run_python
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -9,6 +12,7 @@ SCRIPT = """
 import sys, numpy as np, keras
 sys.path.insert(0, {tests_dir!r})
 from testing_utils import write_result
+keras.config.set_floatx({floatx!r})
 from sslzoo import backbones, text
 from sslzoo.data import captions
 from sslzoo.models.clip import CLIP
@@ -29,7 +33,7 @@ def make():
 one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
-def trained(strategy, initial):
+def trained(strategy, initial, data=data):
     with strategy.scope():
         keras.utils.set_random_seed(7)
         model = make()
@@ -43,6 +47,13 @@ def trained(strategy, initial):
 
 single, start, single_logs = trained(one_device, None)
 split, _, split_logs = trained(mirrored, start)
+floor = 0.0
+if {floatx!r} == "float32":
+    # Rounding floor: the same single-device steps with the rows of each batch reversed (the loss
+    # and the BN statistics are permutation invariant, so only the order of float32 sums changes).
+    reverse = np.concatenate([np.arange(16)[::-1], 16 + np.arange(16)[::-1]])
+    reordered, _, _ = trained(one_device, start, {{k: v[reverse] for k, v in data.items()}})
+    floor = max(float(np.max(np.abs(a - b))) for a, b in zip(single.get_weights(), reordered.get_weights()))
 diffs = [float(np.max(np.abs(a - b))) for a, b in zip(single.get_weights(), split.get_weights())]
 initial = make()
 initial.set_weights(start)
@@ -51,17 +62,31 @@ moved = {{tower: max(float(np.max(np.abs(a.numpy() - b.numpy())))
           for tower in ("image", "text")}}
 copies = [float(np.asarray(v)) for v in split.log_scale.value.values]
 write_result({{
-    "max_weight_diff": max(diffs), "worst": single.weights[int(np.argmax(diffs))].path, "moved": moved,
+    "max_weight_diff": max(diffs), "floor": floor,
+    "largest_weight": max(float(np.max(np.abs(w))) for w in single.get_weights()), "worst": single.weights[int(np.argmax(diffs))].path, "moved": moved,
     "log_scale_copies": copies, "single_log_scale": float(single.log_scale),
     "single_loss": single_logs["loss"][-1], "split_loss": split_logs["loss"][-1],
 }})
 """
 
 
-def test_clip_fit_step_split_over_two_replicas_matches_one_device(tmp_path):
-    result = run_python(SCRIPT.format(tests_dir=TESTS_DIR), devices=2, tmp_path=tmp_path)
-    assert result["moved"]["image"] > 1e-4 and result["moved"]["text"] > 1e-4, result["moved"]
-    assert result["max_weight_diff"] <= 1e-5, result
-    assert abs(result["log_scale_copies"][0] - result["log_scale_copies"][1]) == 0.0
-    assert abs(result["log_scale_copies"][0] - result["single_log_scale"]) <= 1e-5
-    assert abs(result["single_loss"] - result["split_loss"]) <= 1e-5, result
+@pytest.mark.parametrize("floatx", ["float64", "float32"])
+def test_clip_fit_step_split_over_two_replicas_matches_one_device(tmp_path, floatx):
+    result = run_python(SCRIPT.format(tests_dir=TESTS_DIR, floatx=floatx), devices=2, tmp_path=tmp_path)
+    assert result["moved"]["image"] > 1e-4 and result["moved"]["text"] > 1e-4, result["moved"]  # steps did train
+    if floatx == "float64":
+        # Two fit steps in float64: a split-exact algorithm leaves only float64 rounding of the
+        # reordered sums (eps 2.2e-16 x ~4096-term BN sums x lr-scaled steps: ~1e-12); 1e-9 as
+        # the objective battery (issue 13); a split bug errs by >= 1e-4 (the weights move > 1e-4).
+        tolerance = 1e-9
+    else:
+        # float32: FLOOR_FACTOR 10 x the rounding floor measured in the same run (same steps,
+        # rows reordered), never below eps32 x the largest weight; as tests/objective_harness.py.
+        tolerance = 10 * max(result["floor"], float(np.finfo(np.float32).eps) * result["largest_weight"])
+    assert result["max_weight_diff"] <= tolerance, (tolerance, result)
+    assert abs(result["log_scale_copies"][0] - result["log_scale_copies"][1]) == 0.0  # mirrored copies: bitwise
+    assert abs(result["log_scale_copies"][0] - result["single_log_scale"]) <= tolerance, result
+    # The logged loss: float64 rounding (1e-9 as above) or float32 (eps32 x 32 terms x |logits| <= 100 = 4e-4
+    # at most; measured ~1e-7) -- bounded by the same tolerance scaled to the loss's magnitude.
+    loss_tolerance = 1e-9 if floatx == "float64" else max(tolerance, float(np.finfo(np.float32).eps) * 32 * 100)
+    assert abs(result["single_loss"] - result["split_loss"]) <= loss_tolerance, result
