@@ -104,9 +104,9 @@ def main():
         upload = open(image, "rb").read() if image else None
         port = free_port()
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        log = open(os.path.join(folder, "server.log"), "wb")  # a file: a full, unread pipe would stall the server
         server = subprocess.Popen([sys.executable, "-m", "sslzoo.train.index", "serve", f"--index={index}",
-                                   f"--port={port}", "--max_k=100"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                   f"--port={port}", "--max_k=100"], env=env, stdout=log, stderr=log)
         try:
             wait_ready(port, server)
             results = []
@@ -125,6 +125,7 @@ def main():
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
+            log.close()
     latencies = np.concatenate([np.asarray(lat) for lat, _ in results]) * 1000
     errors = sum(e for _, e in results)
     report = {"clients": args.clients, "seconds": round(elapsed, 1), "requests": int(len(latencies)),

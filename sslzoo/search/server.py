@@ -23,6 +23,7 @@ import mimetypes
 import os
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -58,6 +59,16 @@ class SearchApp:
         self.max_upload_bytes = int(max_upload_bytes)
         self.max_k = int(max_k)
         self.roots = [os.path.realpath(r) for r in index.roots]
+        # One search at a time: each is a few ms of CPU, and concurrent TensorFlow calls plus
+        # faiss OpenMP teams per request oversubscribe the cores (seen: 10 s stalls under 50
+        # clients). Requests still overlap in parsing, decoding and I/O.
+        self._search_lock = threading.Lock()
+        try:
+            import faiss
+
+            faiss.omp_set_num_threads(1)  # one query per call: no use for a thread team
+        except ImportError:
+            pass
         for space in index.spaces:
             index.backend(space)  # build before threads race to
         try:
@@ -91,7 +102,8 @@ class SearchApp:
             raise ClientError(400, f"this index's encoder cannot embed {modality} (it has {list(self.modalities)})")
         started = time.perf_counter()
         try:
-            hits = self.index.search(query, k=k, space=space, modality=modality)
+            with self._search_lock:
+                hits = self.index.search(query, k=k, space=space, modality=modality)
         except media_lib.MediaError as error:
             raise ClientError(415, str(error).replace(tempfile.gettempdir(), "upload")) from None
         except ValueError as error:
@@ -195,6 +207,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
     timeout = 30  # seconds a connection may sit idle or trickle a request
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
 
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (bad request line, 414, 501...) as JSON too."""
