@@ -11,15 +11,19 @@ import sslzoo.optimizers  # noqa: F401  (registers LARS and WarmupCosine for loa
 import sslzoo.text  # noqa: F401  (registers text encoders and tokenizers for load_model)
 from sslzoo.models.barlow_twins import BarlowTwins
 from sslzoo.models.base import MomentumSSLModel, SSLModel
+from sslzoo.models.byol import BYOL
 from sslzoo.models.clip import CLIP
+from sslzoo.models.dino import DINO
 from sslzoo.models.moco_v2 import MoCoV2
 from sslzoo.models.moco_v3 import MoCoV3
 from sslzoo.models.pair_contrastive import PairContrastive
 from sslzoo.models.registry import available, get, register
 from sslzoo.models.simclr import SimCLR
+from sslzoo.models.simsiam import SimSiam
 from sslzoo.models.swav import SwAV
+from sslzoo.models.vicreg import VICReg
 
 __all__ = [
-    "BarlowTwins", "CLIP", "MoCoV2", "MoCoV3", "MomentumSSLModel", "PairContrastive", "SSLModel", "SimCLR",
-    "SwAV", "available", "get", "register",
+    "BYOL", "BarlowTwins", "CLIP", "DINO", "MoCoV2", "MoCoV3", "MomentumSSLModel", "PairContrastive", "SSLModel", "SimCLR",
+    "SimSiam", "SwAV", "VICReg", "available", "get", "register",
 ]
