@@ -55,6 +55,23 @@ def _train_step(layer, x, upstream):
 
 
 @pytest.mark.parametrize("shape", [(16, 5), (6, 3, 4, 5)])
+def test_training_step_matches_numpy_in_float64(shape):
+    # float64 layer and inputs: the layer is the formula up to float64 rounding of sums of
+    # n <= 72 terms of magnitude <= ~10 (eps64 2.2e-16 x 72 x 10 = 1.6e-13) -> 1e-12.
+    x, upstream, gamma, beta = (a.astype(np.float64) for a in _case(shape))
+    layer = BatchNorm(momentum=MOMENTUM, epsilon=EPSILON, dtype="float64")
+    layer.build(shape)
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    y, (d_x, d_gamma, d_beta) = _train_step(layer, x, upstream)
+    ref_y, mean, variance, ref_d_x, ref_d_gamma, ref_d_beta = numpy_batch_norm(x, gamma, beta, upstream)
+    for got, want in ((y, ref_y), (d_x, ref_d_x), (d_gamma, ref_d_gamma), (d_beta, ref_d_beta)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), (1 - MOMENTUM) * mean, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), MOMENTUM + (1 - MOMENTUM) * variance, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(16, 5), (6, 3, 4, 5)])
 def test_training_step_matches_numpy(shape):
     x, upstream, gamma, beta = _case(shape)
     layer = BatchNorm(momentum=MOMENTUM, epsilon=EPSILON)
@@ -63,11 +80,16 @@ def test_training_step_matches_numpy(shape):
     layer.beta.assign(beta)
     y, (d_x, d_gamma, d_beta) = _train_step(layer, x, upstream)
     ref_y, mean, variance, ref_d_x, ref_d_gamma, ref_d_beta = numpy_batch_norm(x, gamma, beta, upstream)
+    # float32 (the float64 test above proves the formula): |x| <= ~8 (N(0, 2)), mean and variance
+    # sum n <= 72 terms (log2 72 ~ 6 eps pairwise, up to 72 eps sequential), then ~5 ops:
+    # y: eps32 1.2e-7 x ~80 x |x| 8 ~ 8e-5 worst -> rtol 1e-4 + atol 1e-5 (measured ~1e-6).
     np.testing.assert_allclose(y, ref_y, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(d_x, ref_d_x, rtol=1e-4, atol=1e-5)
+    # d_gamma, d_beta: sums of n <= 72 products |upstream x_hat| <= ~9: eps32 x 72 x 9 ~ 8e-5 -> atol 1e-4.
     np.testing.assert_allclose(d_gamma, ref_d_gamma, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(d_beta, ref_d_beta, rtol=1e-4, atol=1e-4)
-    # Moving statistics start at (0, 1) and move towards the biased batch moments.
+    # Moving statistics start at (0, 1) and move towards the biased batch moments; float32
+    # rounding of a mean of n <= 72 terms: ~eps32 x log2(n) relative -> rtol 1e-5 (atol for mean ~0).
     np.testing.assert_allclose(layer.moving_mean.numpy(), (1 - MOMENTUM) * mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(layer.moving_variance.numpy(), MOMENTUM + (1 - MOMENTUM) * variance,
                                rtol=1e-5)
@@ -79,7 +101,7 @@ def test_without_scale_and_centre_normalises_to_zero_mean_unit_variance():
     y, _ = _train_step(layer, x, upstream)
     assert layer.trainable_variables == []
     ref_y = numpy_batch_norm(x, 1.0, 0.0, upstream)[0]
-    np.testing.assert_allclose(y, ref_y, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y, ref_y, rtol=1e-4, atol=1e-5)  # float32, as in test_training_step_matches_numpy
 
 
 def test_inference_uses_moving_statistics():
@@ -92,6 +114,7 @@ def test_inference_uses_moving_statistics():
     layer.moving_variance.assign([1.0, 4.0, 0.25, 9.0])
     y = np.asarray(layer(x, training=False))
     expected = (x - [0.5, -1.0, 2.0, 0.0]) / np.sqrt(np.array([1.0, 4.0, 0.25, 9.0]) + EPSILON) * gamma + beta
+    # float32 x, 4 elementwise ops on |x| <= 8 (no sums): 4 x eps32 x 8 = 4e-6 -> rtol/atol 1e-5.
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -101,6 +124,8 @@ def test_mixed_bfloat16_returns_compute_dtype_with_float32_statistics():
     y = layer(tf.cast(x, "bfloat16"), training=True)
     assert y.dtype == tf.bfloat16
     assert layer.moving_mean.dtype == "float32"
+    # x rounded to bfloat16 (8 mantissa bits: relative 2^-8 = 3.9e-3) on |x| <= ~6, mean x 0.1:
+    # <= 0.1 x 6 x 3.9e-3 = 2.3e-3 ... plus the bfloat16 mean's rounding; 0.02 is the bfloat16 scale.
     np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * x.reshape(-1, 3).mean(0), atol=0.02)
 
 
@@ -112,7 +137,8 @@ def test_float64_layer_trains_through_the_keras_path():
     layer.beta.assign(beta.astype(np.float64))
     y = np.asarray(layer(x.astype(np.float64), training=True))
     assert y.dtype == np.float64
-    np.testing.assert_allclose(y, numpy_batch_norm(x, gamma, beta, upstream)[0], rtol=1e-5, atol=1e-6)
+    # float64 all through (the float32-valued inputs are exact in float64): rounding only -> 1e-12.
+    np.testing.assert_allclose(y, numpy_batch_norm(x, gamma, beta, upstream)[0], rtol=1e-12, atol=1e-12)
 
 
 def test_keras_round_trip_keeps_the_class(tmp_path):
@@ -168,10 +194,13 @@ def test_synchronized_two_replicas_equal_global_batch_formula(tmp_path):
     x, upstream = np.array(result["x"]), np.array(result["upstream"])
     ref_y, mean, variance, ref_d_x, ref_d_gamma, _ = numpy_batch_norm(x, np.ones(3), np.zeros(3), upstream)
     assert variance.min() > 0.5  # the global variance of N(1000, 1) rows
+    # float32 on values ~1000: x itself carries eps32 x 1000 = 1.2e-4 absolute and the centred
+    # sums over 16 rows lose ~log2(16) more -> ~5e-4 x |y| <= 3; 1e-3 / 2e-3 is that with 4x headroom.
     np.testing.assert_allclose(np.array(result["y"]), ref_y, rtol=1e-3, atol=2e-3)
     np.testing.assert_allclose(np.array(result["d_x"]), ref_d_x, rtol=1e-3, atol=2e-3)
     # Each replica's gamma gradient is its share; summed over replicas it is the global one.
     np.testing.assert_allclose(np.sum(result["d_gamma"], axis=0), ref_d_gamma, rtol=1e-3, atol=2e-3)
     for moving_mean, moving_variance in zip(result["moving_mean"], result["moving_variance"]):
-        np.testing.assert_allclose(moving_mean, 0.1 * mean, rtol=1e-6)
+        np.testing.assert_allclose(moving_mean, 0.1 * mean, rtol=1e-6)  # mean ~1000: a few eps32 relative
+        # variance ~1 from values ~1000: cancellation leaves eps32 x 1000^2 / 1 relative ~1e-4 -> 1e-3
         np.testing.assert_allclose(moving_variance, 0.9 + 0.1 * variance, rtol=1e-3)
