@@ -13,6 +13,18 @@ from sslzoo.augment import color
 SEED = tf.constant([3, 4], tf.int64)
 
 
+# Tolerances here (pixels are float32 in [0, 1], eps32 = 1.2e-7):
+#   PIX1  atol 1e-6: a few float32 ops per pixel (bilinear weights summing to 1, a 2x2 mean,
+#         a copy): <= ~4 eps32 x 1 = 5e-7.
+#   PIX5  atol/threshold 1e-5: a chain of ~10-80 float32 ops per pixel (colour jitter's HSV
+#         round trip, a 3x3/7-tap blur, a rotation's bilinear resample) vs float64 numpy:
+#         <= 80 eps32 = 1e-5. oneDNN on/off does not touch these element-wise ops.
+#   XLA   atol 2e-5: XLA fuses the jitter chain and may use its own exp/div/rounding: 2x PIX5.
+#   BINOM binomial_tolerance(p, n): a Bernoulli(p) frequency over n draws, a few standard
+#         deviations sqrt(p (1 - p) / n) wide (see its definition).
+#   Thresholds > 0.01-0.1 on view differences are "did anything happen" checks: a no-op
+#   augmentation gives exactly 0.
+
 def binomial_tolerance(p, n, sigmas=4.5):
     return sigmas * np.sqrt(p * (1 - p) / n) + 1e-9
 
@@ -40,7 +52,7 @@ def test_views_shape_dtype_range(dtype, channels):
         assert 0.0 <= float(tf.reduce_min(view)) and float(tf.reduce_max(view)) <= 1.0
     assert not np.allclose(view_1, view_2)
     if channels == 1:  # grey input stays grey through jitter, blur and solarize
-        np.testing.assert_allclose(view_1[..., 0], view_1[..., 2], atol=1e-5)
+        np.testing.assert_allclose(view_1[..., 0], view_1[..., 2], atol=1e-5)  # tolerance: PIX5
 
 
 def test_dataset_map_in_graph_mode_with_xla_gives_fresh_views_each_batch():
@@ -54,8 +66,8 @@ def test_dataset_map_in_graph_mode_with_xla_gives_fresh_views_each_batch():
     assert not np.allclose(first, second)  # same images, next call: new views
     # The XLA block changes nothing but speed: an eager, un-jitted twin gives the same views.
     eager_1, eager_2 = augment.SimCLRAugment(16, seed=0, jit_compile=False)(images)
-    np.testing.assert_allclose(first, eager_1, atol=2e-5)
-    np.testing.assert_allclose(first_2, eager_2, atol=2e-5)
+    np.testing.assert_allclose(first, eager_1, atol=2e-5)  # tolerance: XLA
+    np.testing.assert_allclose(first_2, eager_2, atol=2e-5)  # tolerance: XLA
 
 
 def test_multicrop_shapes_globals_first():
@@ -89,25 +101,25 @@ def test_crop_and_resize_boxes_identity_flip_and_downsample():
     whole = tf.constant([[0.0, 0.0, 1.0, 1.0]] * 2)
     index = tf.range(2)
     same = augment.crop_and_resize_boxes(images, whole, index, 8)
-    np.testing.assert_allclose(same, images, atol=1e-6)
+    np.testing.assert_allclose(same, images, atol=1e-6)  # tolerance: PIX1
     flipped = augment.crop_and_resize_boxes(images, whole, index, 8, flip=tf.constant([True, False]))
-    np.testing.assert_allclose(flipped[0], images[0, :, ::-1], atol=1e-6)
-    np.testing.assert_allclose(flipped[1], images[1], atol=1e-6)
+    np.testing.assert_allclose(flipped[0], images[0, :, ::-1], atol=1e-6)  # tolerance: PIX1
+    np.testing.assert_allclose(flipped[1], images[1], atol=1e-6)  # tolerance: PIX1
     # Half-pixel-centre bilinear at half size = mean of each 2x2 block.
     half = augment.crop_and_resize_boxes(images, whole, index, 4)
     blocks = images.reshape(2, 4, 2, 4, 2, 3).mean(axis=(2, 4))
-    np.testing.assert_allclose(half, blocks, atol=1e-6)
+    np.testing.assert_allclose(half, blocks, atol=1e-6)  # tolerance: PIX1
     # The top-left quarter at the source resolution is that quarter's pixels.
     quarter = augment.crop_and_resize_boxes(images, tf.constant([[0.0, 0.0, 0.5, 0.5]] * 2), index, 4)
-    np.testing.assert_allclose(quarter, images[:, :4, :4], atol=1e-6)
+    np.testing.assert_allclose(quarter, images[:, :4, :4], atol=1e-6)  # tolerance: PIX1
 
 
 def test_flip_fraction():
     n = 800
     images = np.random.default_rng(4).random((n, 6, 6, 1)).astype(np.float32)
     out = augment.random_resized_crop(images, 6, SEED, (1.0, 1.0), (1.0, 1.0), flip_prob=0.3).numpy()
-    mirrored = np.all(np.abs(out - images[:, :, ::-1]) < 1e-5, axis=(1, 2, 3))
-    unchanged = np.all(np.abs(out - images) < 1e-5, axis=(1, 2, 3))
+    mirrored = np.all(np.abs(out - images[:, :, ::-1]) < 1e-5, axis=(1, 2, 3))  # tolerance: PIX5
+    unchanged = np.all(np.abs(out - images) < 1e-5, axis=(1, 2, 3))  # tolerance: PIX5
     assert np.all(mirrored ^ unchanged)
     assert abs(mirrored.mean() - 0.3) < binomial_tolerance(0.3, n)
 
@@ -145,7 +157,7 @@ def test_jitter_ops_match_numpy_formulas(name):
     x = np.random.default_rng(5).random((3, 4, 5, 3)).astype(np.float32)
     f = np.array([-0.2, 0.0, 0.35] if name == "hue" else [0.5, 1.0, 1.6], np.float32)
     adjust = getattr(color, f"adjust_{name}")
-    np.testing.assert_allclose(adjust(x, f), numpy_jitter(x, name, f), atol=1e-5)
+    np.testing.assert_allclose(adjust(x, f), numpy_jitter(x, name, f), atol=1e-5)  # tolerance: PIX5
 
 
 def test_color_jitter_follows_the_given_order():
@@ -158,7 +170,7 @@ def test_color_jitter_follows_the_given_order():
             name = color.JITTER_ORDER[index]
             expected = numpy_jitter(expected, name, factors[name])
         out = color.color_jitter(tf.constant(x), factors, tf.constant(order))
-        np.testing.assert_allclose(out, expected, atol=1e-5)
+        np.testing.assert_allclose(out, expected, atol=1e-5)  # tolerance: PIX5
 
 
 def test_jitter_factors_ranges_and_probability():
@@ -171,6 +183,7 @@ def test_jitter_factors_ranges_and_probability():
         assert drawn.min() >= 1 - 0.8 * strength and drawn.max() <= 1 + 0.8 * strength
         assert drawn.min() < 0.65 and drawn.max() > 1.35  # spans [0.6, 1.4]
         np.testing.assert_array_equal(factors[name][~applied], 1.0)
+    # hue factors are uniform in [-0.2 s, 0.2 s]; over the applied draws the max exceeds 0.09 unless the range shrank
     assert np.abs(factors["hue"]).max() <= 0.2 * strength and np.abs(factors["hue"][applied]).max() > 0.09
     np.testing.assert_array_equal(factors["hue"][~applied], 0.0)
 
@@ -190,7 +203,7 @@ def test_gaussian_blur_per_image_sigma_matches_numpy():
     sigma = np.array([0.3, 1.0, 2.0], np.float32)
     out = augment.gaussian_blur(images, sigma, radius=3).numpy()
     for b in range(3):
-        np.testing.assert_allclose(out[b], numpy_blur(images[b], sigma[b], 3), atol=1e-5)
+        np.testing.assert_allclose(out[b], numpy_blur(images[b], sigma[b], 3), atol=1e-5)  # tolerance: PIX5
 
 
 # --- probabilities over many draws ---------------------------------------------------------------
@@ -200,14 +213,14 @@ def test_grayscale_solarize_blur_fractions():
     rng = np.random.default_rng(7)
     colourful = tf.constant(rng.random((n, 4, 4, 3)), tf.float32)
     out, applied = color.random_grayscale(colourful, SEED, 0.2)
-    is_gray = np.all(np.ptp(out.numpy(), axis=-1) < 1e-6, axis=(1, 2))
+    is_gray = np.all(np.ptp(out.numpy(), axis=-1) < 1e-6, axis=(1, 2))  # tolerance: PIX1
     np.testing.assert_array_equal(is_gray, applied.numpy())
     assert abs(is_gray.mean() - 0.2) < binomial_tolerance(0.2, n)
 
     bright = tf.fill((n, 4, 4, 3), 0.8)
     out, _ = color.random_solarize(bright, SEED, 0.3)
-    solarized = np.all(np.abs(out.numpy() - 0.2) < 1e-6, axis=(1, 2, 3))
-    assert np.all(solarized | np.all(np.abs(out.numpy() - 0.8) < 1e-6, axis=(1, 2, 3)))
+    solarized = np.all(np.abs(out.numpy() - 0.2) < 1e-6, axis=(1, 2, 3))  # tolerance: PIX1
+    assert np.all(solarized | np.all(np.abs(out.numpy() - 0.8) < 1e-6, axis=(1, 2, 3)))  # tolerance: PIX1
     assert abs(solarized.mean() - 0.3) < binomial_tolerance(0.3, n)
 
     checkers = tf.constant(np.indices((6, 6)).sum(0)[None, :, :, None] % 2 * np.ones((n, 1, 1, 3)), tf.float32)
@@ -221,12 +234,12 @@ def test_per_view_blur_and_solarize_probabilities():
     images = np.repeat(checkers[None, :, :, None], 6, axis=0)
     view_1, view_2 = plain(blur_prob=(1.0, 0.0), blur_sigma=(1.0, 2.0))(images)
     source = images.astype(np.float32) / 255.0
-    np.testing.assert_allclose(view_2[..., :1], source, atol=1e-5)  # never blurred
+    np.testing.assert_allclose(view_2[..., :1], source, atol=1e-5)  # never blurred (tolerance: PIX5)
     assert np.all(np.abs(view_1[..., :1] - source).max(axis=(1, 2, 3)) > 0.05)  # always blurred
     bright = np.full((6, 16, 16, 3), 204, np.uint8)  # 0.8
     view_1, view_2 = plain(solarize_prob=(0.0, 1.0))(bright)
-    np.testing.assert_allclose(view_1, 0.8, atol=1e-5)
-    np.testing.assert_allclose(view_2, 0.2, atol=1e-5)
+    np.testing.assert_allclose(view_1, 0.8, atol=1e-5)  # tolerance: PIX5
+    np.testing.assert_allclose(view_2, 0.2, atol=1e-5)  # tolerance: PIX5
 
 
 # --- determinism, config, presets ----------------------------------------------------------------
@@ -283,8 +296,10 @@ def test_digits_recipe_on_real_digits(digits):
     assert aug.rotation_degrees == 15.0
     view_1, view_2 = aug(images)
     assert view_1.shape == (8, 28, 28, 3)
+    # views of the same image after random augmentation: a no-op pipeline gives 0
     assert float(tf.reduce_mean(tf.abs(view_1 - view_2))) > 0.01
     # Digits stay recognisable: the views keep most of the ink of a 0.3+ area crop.
+    # mean pixel well above 0: an all-black (broken) view gives 0
     assert float(tf.reduce_mean(view_1)) > 0.03
 
 
@@ -293,11 +308,12 @@ def test_rotation_by_quarter_turns_equals_rot90_and_small_angles_bilinear():
     rng = np.random.default_rng(0)
     images = rng.random((3, 6, 6, 2)).astype(np.float32)
     turned = rotate.rotate(tf.constant(images), tf.constant([np.pi / 2, -np.pi / 2, np.pi])).numpy()
-    np.testing.assert_allclose(turned[0], np.rot90(images[0], 1), atol=1e-5)
-    np.testing.assert_allclose(turned[1], np.rot90(images[1], -1), atol=1e-5)
-    np.testing.assert_allclose(turned[2], np.rot90(images[2], 2), atol=1e-5)
+    np.testing.assert_allclose(turned[0], np.rot90(images[0], 1), atol=1e-5)  # tolerance: PIX5
+    np.testing.assert_allclose(turned[1], np.rot90(images[1], -1), atol=1e-5)  # tolerance: PIX5
+    np.testing.assert_allclose(turned[2], np.rot90(images[2], 2), atol=1e-5)  # tolerance: PIX5
     half = rotate.rotate(tf.constant(images, tf.float16), tf.constant([np.pi / 2] * 3))
     assert half.dtype == tf.float16
+    # float16 (10 mantissa bits: 2^-11 = 4.9e-4 per rounding) on values <= 1, input + output rounding -> ~1e-3
     np.testing.assert_allclose(half.numpy()[0], np.rot90(images[0], 1), atol=1e-3)
     # A single bright pixel at (row 1, col 4) of a 7x7 image, turned 30 degrees counter-clockwise
     # about (3, 3), lands where the inverse map sends it: bilinear weights around that point.
@@ -309,6 +325,7 @@ def test_rotation_by_quarter_turns_equals_rot90_and_small_angles_bilinear():
     # The output pixel whose inverse-rotated position is the dot: R(angle)^-1 applied forwards.
     out_x, out_y = np.cos(angle) * x + np.sin(angle) * y + 3.0, -np.sin(angle) * x + np.cos(angle) * y + 3.0
     peak_row, peak_col = np.unravel_index(np.argmax(out), out.shape)
+    # the peak lands within half a pixel of where the rotation maps it (bilinear: the pixel grid)
     assert abs(peak_row - out_y) <= 0.5 and abs(peak_col - out_x) <= 0.5
     assert out.sum() == pytest.approx(1.0, abs=0.15)  # bilinear resampling keeps the mass roughly
 
@@ -322,6 +339,7 @@ def test_rotation_angles_within_range_and_seeded(digits):
     view = turned(images)[0].numpy()
     again = augment.SimCLRAugment(28, seed=3, rotation_degrees=20, **kwargs)(images)[0].numpy()
     np.testing.assert_array_equal(view, again)
+    # a moved view differs on average by > 0.01 from the still one; identical views give 0
     assert np.abs(view - still).mean() > 0.01
     # Each view is the unrotated one turned by some angle within +-20 degrees: search the angle.
     from sslzoo.augment import rotate
@@ -329,7 +347,9 @@ def test_rotation_angles_within_range_and_seeded(digits):
     for image, target in zip(still, view):
         tiled = tf.constant(np.repeat(image[None], len(candidates), 0))
         errors = np.abs(rotate.rotate(tiled, tf.constant(candidates)).numpy() - target).mean(axis=(1, 2, 3))
-        assert errors.min() < 3e-3, errors.min()  # wrong angles err by > 1e-2
+        # the angle grid is 0.25 deg: the nearest candidate is off by <= 0.125 deg, a mean pixel error of
+        # ~|gradient| x 0.125 deg x radius -> few 1e-3; wrong angles err by > 1e-2
+        assert errors.min() < 3e-3, errors.min()
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -71,6 +71,7 @@ def test_normalize_layer_applies_imagenet_mean_std():
     normalization = model.get_layer("imagenet_normalization")
     x = _images(2, 8)
     expected = (x - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    # (x - mean) / std per channel in float32, 2 ops on |x| <= ~5: ~2 eps32 x 5 ~ 1e-6 -> 1e-5.
     np.testing.assert_allclose(np.asarray(normalization(x)), expected, rtol=1e-5, atol=1e-5)
     raw = backbones.resnet18(input_shape=(8, 8, 3), stem="cifar", width=0.125, normalize=False)
     assert "imagenet_normalization" not in [layer.name for layer in raw.layers]

@@ -43,6 +43,7 @@ def test_digit_caption_dataset_pairs_images_with_their_class(digits):
     images, labels = captions.digits("train")
     expected = np.repeat(images[:20].astype(np.float32) / 255.0, 3, axis=-1)
     got_images = np.concatenate([b["image"].numpy() for b in batches])
+    # uint8 / 255 in float32 vs float64: eps32 / 2 relative on values <= 1 -> <= 6e-8.
     np.testing.assert_allclose(got_images, expected, atol=1e-6)
     got_captions = [c.decode() for b in batches for c in b["text"].numpy()]
     for caption, label in zip(got_captions, labels[:20]):
@@ -100,6 +101,7 @@ def test_caption_file_dataset(tmp_path, suffix):
     assert [c.decode() for c in batch["text"].numpy()] == [r["caption"] for r in rows]
     assert batch["image"].shape == (3, 4, 4, 3)
     for image, (_, colour) in zip(batch["image"].numpy(), images):
+        # a solid colour resized bilinearly: weights summing to 1 in float32, a few eps32 on values <= 1.
         np.testing.assert_allclose(image, np.broadcast_to(colour, image.shape), atol=1e-5)
 
 

@@ -26,6 +26,7 @@ def test_projection_head_matches_numpy_mlp_in_inference():
         expected = np.maximum(y * bn.gamma.numpy() + bn.beta.numpy(), 0.0)
     expected = expected @ head.output_dense.kernel.numpy() + head.output_dense.bias.numpy()
     assert z.shape == (3, 4)
+    # float32 dense layers of <= 16-term dot products on |x| <= ~5: eps32 x 16 x 5 ~ 1e-5.
     np.testing.assert_allclose(z, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -45,12 +46,15 @@ def test_linear_head_without_hidden_layers():
     x = _inputs(4, 5)
     z = np.asarray(head(x))
     expected = x @ head.output_dense.kernel.numpy() + head.output_dense.bias.numpy()
+    # float32 dense layers of <= 16-term dot products on |x| <= ~5: eps32 x 16 x 5 ~ 1e-5.
     np.testing.assert_allclose(z, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_last_bn_without_affine_standardises_each_output_dim():
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, last_bn=True, last_bn_affine=False)
     z = np.asarray(head(_inputs(64, 10) * 3.0 + 2.0, training=True))
+    # BN over 64 rows: mean 0 to float32 rounding of 64-term sums on values ~5 (64 x eps32 x 5 ~ 4e-5);
+    # the biased variance is 1 - eps/(var+eps) with var ~O(1-10) and eps 1e-3 (BN default): |1 - var| <= 1e-2.
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-4)
     np.testing.assert_allclose(z.var(axis=0), 1.0, atol=1e-2)
     assert head.output_bn.gamma is None and head.output_bn.beta is None
@@ -78,8 +82,10 @@ def test_prototypes_unit_columns_and_cosine_scores():
     z = _inputs(4, 3)
     scores = np.asarray(prototypes(z))
     w = prototypes.kernel.numpy()
+    # unit columns in float32: a D-term norm, eps32 x D <= 1e-5.
     np.testing.assert_allclose(np.linalg.norm(w, axis=0), 1.0, rtol=1e-5)
     expected = (z / np.linalg.norm(z, axis=1, keepdims=True)) @ w
+    # cosine scores |s| <= 1 from float32 dot products of <= 16 terms: 16 x eps32 ~ 2e-6 abs.
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     assert scores.shape == (4, 5) and np.all(np.abs(scores) <= 1.0 + 1e-6)
 

@@ -95,6 +95,8 @@ def test_multi_worker_fit_matches_one_process_and_resumes(tmp_path):
         assert _max_diff(_weights(out / "fit_0.npz", f"{name}_initial"), start) == 0.0
         assert _max_diff(start, reference) > 1e-3, f"{name}: training did not move the weights"
         assert _max_diff(workers[0], workers[1]) == 0.0, f"{name}: workers disagree"
+        # float32 after 4 steps (see LEARNING_RATE above): measured <= 2e-6 on Intel AMX, oneDNN on and
+        # off; 1e-5 is 5x that. Not yet derived from an in-run floor (see issue 13 report).
         assert _max_diff(workers[0], reference) <= 1e-5, f"{name}: multi-worker != one process"
 
     # Round 2: resume from both backups, and (at once, other ports) with the worker's lost.
@@ -107,6 +109,8 @@ def test_multi_worker_fit_matches_one_process_and_resumes(tmp_path):
     uninterrupted = _weights(out / "fit_0.npz", "simclr_final")
     for index in (0, 1):
         restarted = _weights(out / f"resume_{index}.npz", "simclr_final")
+        # resume replays the same collective steps from the restored weights: only reduction order
+        # may differ, a few eps32 x |w| <= 1 -> 1e-6; a resume bug (lost optimizer state or step) is >= 1e-3.
         assert _max_diff(restarted, uninterrupted) <= 1e-6, f"worker {index} did not resume identically"
         assert int(np.load(out / f"resume_{index}.npz")["restored_step"]) == STEPS_PER_EPOCH
     for index, (code, stderr) in enumerate(resumed[2:]):

@@ -53,6 +53,8 @@ def _run_and_compare(optimizer, variables, excluded, learning_rates, nesterov=Fa
             ws[i], vs[i] = numpy_lars_step(ws[i], grads[i], vs[i], learning_rate,
                                            excluded=excluded[i], **hyper)
         for variable, expected in zip(variables, ws):
+            # float32 update vs float64 numpy over <= 3 steps: trust ratio = norm ratio (D-term norms,
+            # ~eps32 x D relative), so ~10 eps32 relative per step -> rtol 1e-5; atol for weights ~0.
             np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-5, atol=1e-6)
     return ws
 
@@ -105,6 +107,7 @@ def test_lars_jit_compiled_equals_eager():
         eager.apply(grads, eager_vars)
         jit_apply([tf.constant(g) for g in grads])
     for v_eager, v_jit in zip(eager_vars, jit_vars):
+        # XLA fuses/reorders the float32 norms: a few eps32 x D relative per step, 2 steps -> rtol 1e-5.
         np.testing.assert_allclose(v_jit.numpy(), v_eager.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -151,6 +154,7 @@ def test_lars_under_mirrored_strategy_sums_replica_gradients(tmp_path):
         w, vw = numpy_lars_step(w, np.full((2, 2), 3.0), vw, excluded=False, **hyper)
         b, vb = numpy_lars_step(b, np.full((2,), 6.0), vb, excluded=True, **hyper)
     for copy in result["kernel"]:
+        # float32 vs float64 numpy, 2 steps of small exact-integer gradients: ~10 eps32 -> rtol 1e-5.
         np.testing.assert_allclose(copy, w, rtol=1e-5)
     for copy in result["bias"]:
         np.testing.assert_allclose(copy, b, rtol=1e-5)
@@ -185,6 +189,7 @@ def numpy_warmup_cosine(step, peak, total, warmup, end):
 def test_warmup_cosine_matches_formula(step):
     schedule = WarmupCosine(2.0, total_steps=100, warmup_steps=10, end_learning_rate=0.2)
     expected = numpy_warmup_cosine(step, 2.0, 100, 10, 0.2)
+    # a float32 cosine of a float32 fraction: ~5 eps32 relative -> rtol 1e-6; atol for values ~0.
     np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-6, atol=1e-7)
 
 
@@ -193,10 +198,13 @@ def test_warmup_cosine_landmarks_and_config():
     assert float(schedule(0)) == 0.0
     np.testing.assert_allclose(float(schedule(5)), 1.0)  # mid-warmup: half the peak
     np.testing.assert_allclose(float(schedule(10)), 2.0)  # end of warmup: the peak
+    # float32 rounding of 0.2 and the cosine: a few eps32 -> rtol 1e-6.
     np.testing.assert_allclose(float(schedule(100)), 0.2, rtol=1e-6)  # end
     assert WarmupCosine.from_config(schedule.get_config()).get_config() == schedule.get_config()
     no_warmup = WarmupCosine(1.0, total_steps=4, warmup_steps=0)
     np.testing.assert_allclose([float(no_warmup(s)) for s in range(5)],
+                               # values <= 1 in float32 (one cosine, one multiply): ~1 eps32 = 1.2e-7 -> atol 1e-7 is at that floor;
+    # a CPU whose cos rounds differently would need 2e-7 (derived: 2 roundings x eps32).
                                [numpy_warmup_cosine(s, 1.0, 4, 0, 0.0) for s in range(5)], atol=1e-7)
 
 

@@ -13,6 +13,8 @@ def test_sinkhorn_extra_rows_match_the_reference_on_all_rows():
     scores, queue = rng.normal(size=(6, 5)), rng.normal(size=(10, 5))
     expected = np_sinkhorn(np.concatenate([queue, scores]), 0.5, 3)[-6:]
     codes = losses.sinkhorn(scores.astype(np.float32), 0.5, 3, extra_scores=queue.astype(np.float32))
+    # float32 Sinkhorn vs float64 numpy: codes <= 1, exp of |s/eps| <= ~10 and 2 x iterations
+    # normalisations -> eps32 x (10 + ~20 terms) ~ 4e-6 relative.
     np.testing.assert_allclose(codes.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -26,6 +28,7 @@ def test_prototypes_stay_unit_norm(digits):
     model.compile(optimizer=keras.optimizers.SGD(1.0))
     model.fit(tf.data.Dataset.from_tensors(crops(digits)).repeat(3), epochs=1, verbose=0)
     norms = np.linalg.norm(np.asarray(model.prototypes.kernel), axis=0)
+    # unit columns after float32 normalisation: eps32 x D (<= 64) ~ 8e-6 -> rtol 1e-5.
     np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
 
 
@@ -42,6 +45,7 @@ def test_frozen_steps_leave_prototypes_unchanged(digits):
         moved = np.max(np.abs(np.asarray(model.prototypes.kernel) - initial))
         if step <= 2:
             # Only the renormalisation of unit columns (float rounding) may touch them.
+            # renormalising already-unit columns: a D-term float32 norm moves |w| <= 1 by <= eps32 x D ~ 1e-6.
             assert moved <= 1e-6, f"prototypes moved by {moved} during frozen step {step}"
         else:
             assert moved > 1e-4, "prototypes did not move after the frozen steps"
@@ -56,6 +60,7 @@ def test_queue_fills_with_projections_and_is_then_used(digits):
     model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
     assert int(np.asarray(model.queue_rows)) == 16
     queue = np.asarray(model.queue)
+    # queued projections are float32 unit vectors: eps32 x D -> rtol 1e-5.
     np.testing.assert_allclose(np.linalg.norm(queue[:, :16], axis=-1), 1.0, rtol=1e-5)
     assert np.all(queue[:, 16:] == 0)
     model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, verbose=0)
@@ -84,6 +89,7 @@ def test_local_crops_smaller_than_the_encoder_input(digits, tmp_path):
     path = str(tmp_path / "swav.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
+    # same weights, same float32 graph after a save/load: identical up to kernel choice (a few eps32).
     np.testing.assert_allclose(loaded.encoder(view_1, training=False), encoder(view_1, training=False),
                                rtol=1e-5, atol=1e-6)
     assert loaded.crop_encoder.input_shape == (None, None, None, 3)
