@@ -55,11 +55,14 @@ def _numpy_clip_loss(image_emb, text_emb, scale):
 
 def test_objective_matches_numpy_loss_and_initial_scale(tokenizer, batch):
     model = make_clip(tokenizer)
+    # exp(log(1 / 0.07)) in float32: two roundings, 2 x eps32 = 2.4e-7 -> rtol 1e-6
     np.testing.assert_allclose(float(model.scale), 1 / 0.07, rtol=1e-6)
     loss, results = model.compute_objective(batch, training=False)
     image_emb = model.image_projection(model.encoder(batch["image"])).numpy()
     text_emb = model.text_projection(model.text_encoder(batch["text"])).numpy()
     expected = _numpy_clip_loss(image_emb.astype(np.float64), text_emb.astype(np.float64), 1 / 0.07)
+    # float32 towers and loss vs float64 numpy on the same embeddings: logits <= scale 14.3 x
+    # eps32 x D ~ 1e-5 absolute on a loss ~2-3 -> rtol 1e-4
     np.testing.assert_allclose(float(loss), expected, rtol=1e-4)
     cos = image_emb @ text_emb.T / np.outer(np.linalg.norm(image_emb, axis=1), np.linalg.norm(text_emb, axis=1))
     diag = np.arange(len(cos))
@@ -84,6 +87,7 @@ def test_log_scale_is_clamped_after_steps_that_overshoot(tokenizer, batch, start
     dataset = tf.data.Dataset.from_tensors(batch).repeat(3)
     model.fit(dataset, epochs=1, verbose=0)
     assert 0.0 <= float(model.log_scale) <= math.log(100.0) + 1e-6
+    # float32 log-scale (|v| <= 4.6) after an SGD step: eps32 x 4.6 = 5.5e-7 per op, a few ops -> 1e-5
     assert float(model.log_scale) == pytest.approx(float(np.clip(unclamped, 0.0, math.log(100.0))), abs=1e-5)
     assert float(model.scale) <= 100.0 + 1e-4
 
@@ -109,9 +113,11 @@ def test_encode_image_and_text_give_unit_rows(tokenizer, digits):
     image_emb = np.asarray(model.encode_image(images))
     text_emb = np.asarray(model.encode_text(["a handwritten seven.", "the digit two."]))
     assert image_emb.shape == (5, 8) and text_emb.shape == (2, 8)
+    # float32 L2 normalisation of an 8-16-dim row: eps32 x D -> rtol 1e-5
     np.testing.assert_allclose(np.linalg.norm(image_emb, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(text_emb, axis=1), 1.0, rtol=1e-5)
     float_emb = np.asarray(model.encode_image(images.astype(np.float32) / 255.0))
+    # uint8 vs pre-scaled float input: the /255 rounding (eps32) through the tower to unit rows, ~1e-6
     np.testing.assert_allclose(float_emb, image_emb, atol=1e-5)
 
 
@@ -140,6 +146,7 @@ def test_keras_round_trip(tokenizer, batch, tmp_path):
     restored = keras.saving.load_model(path)
     assert type(restored) is type(model) and float(restored.log_scale) == pytest.approx(2.5)
     prompts = ["a handwritten seven.", "this is the digit two."]
+    # restored weights bitwise equal, same float32 graph: unit rows equal to a few eps32
     np.testing.assert_allclose(restored.encode_text(prompts), model.encode_text(prompts), atol=1e-6)
     np.testing.assert_allclose(restored.embed_images(batch["image"]), model.embed_images(batch["image"]), atol=1e-6)
     assert restored.tokenizer.vocabulary == tokenizer.vocabulary
@@ -158,6 +165,7 @@ def test_saved_text_tower_on_raw_strings_matches_keras(tokenizer, tmp_path):
     served = serve(text=tf.constant(strings))["embedding"].numpy()
     ids = tokenizer(tf.constant(strings))
     keras_out = model.text_tower(ids).numpy()
+    # SavedModel vs Keras, same float32 graph, unit rows: a few eps32
     np.testing.assert_allclose(served, keras_out, atol=1e-6)
     np.testing.assert_allclose(served, np.asarray(model.encode_text(strings)), atol=1e-6)
 

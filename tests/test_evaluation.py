@@ -39,6 +39,7 @@ def test_extract_features_preprocesses_like_the_formula():
     images = rng.randint(0, 256, size=(5, 28, 28, 1)).astype(np.uint8)
     features = evaluation.extract_features(flatten_encoder(), images, batch_size=2)
     expected = np.repeat(images.astype(np.float32) / 255.0, 3, axis=-1).reshape(5, -1)
+    # uint8 / 255 in float32 on values <= 1: <= eps32 = 1.2e-7
     np.testing.assert_allclose(features, expected, atol=1e-6)
     assert evaluation.extract_features(flatten_encoder(size=14), images).shape == (5, 14 * 14 * 3)
 
@@ -84,7 +85,10 @@ def test_linear_probe_reaches_sklearn_logistic_regression_optimum(digit_features
     train_std, test_std = evaluation_features.standardize(train_x, test_x)
     reference = LogisticRegression(C=1.0 / (2 * l2 * len(train_x)), max_iter=5000, tol=1e-8)
     reference.fit(train_std, train_y)
+    # the features are informative: chance on 10 digit classes is 0.1
     assert reference.score(test_std, test_y) > 0.8
+    # same convex objective, two solvers: predictions may differ only on near-boundary test rows
+    # (0.003 = a handful of test rows), far below any real difference in the fit
     assert abs(ours["top1"] - reference.score(test_std, test_y)) <= 0.003, ours
     assert ours["l2"] == l2
 
@@ -122,6 +126,7 @@ def test_select_l2_holds_out_each_class_and_small_data_falls_back():
     l2, scores = module.select_l2(features, labels, 3)
     assert set(scores) == set(module.L2_GRID) and scores[l2] == max(scores.values())
     # 20% of 30 / 20 / 10 rows = 12 held out; every score is a multiple of 1/12.
+    # scores are k / 12 held-out rows, exact up to float64 division (eps64 x 12 << 1e-9)
     assert all(abs(score * 12 - round(score * 12)) < 1e-9 for score in scores.values())
     # A singleton class cannot give a held-out row: nothing to choose on.
     l2, scores = module.select_l2(rng.rand(16, 3), np.array([0] * 10 + [1] * 5 + [2]), 3)
@@ -139,16 +144,20 @@ def test_knn_matches_independent_weighted_vote(digit_features):
         for j in np.argsort(-similarity)[:k]:
             expected_scores[i, train_y[j]] += np.exp(similarity[j] / temperature)
     scores = evaluation.knn_class_scores(train_x, train_y, test_x, 10, k, temperature, chunk_size=128)
+    # float32 cosine similarities err by ~eps32 x D (feature dim); exp(s / 0.07) multiplies that by
+    # 1/0.07 = 14: ~1e-4 relative per vote -> rtol 1e-3; the argmax check below is exact
     np.testing.assert_allclose(scores, expected_scores, rtol=1e-3)
     np.testing.assert_array_equal(scores.argmax(1), expected_scores.argmax(1))
     result = evaluation.knn(None, train_x, train_y, test_x, test_y, k=k, temperature=temperature)
     assert result["top1"] == np.mean(expected_scores.argmax(1) == test_y)
+    # chance 0.1; a temperature-weighted kNN on these features is well above 0.8 (the sklearn probe above too)
     assert result["top1"] > 0.8
 
 
 def test_knn_on_encoder_and_bad_k():
     train_x, train_y = data.digits("test")
     result = evaluation.knn(flatten_encoder(), train_x[:800], train_y[:800], train_x[800:], train_y[800:])
+    # kNN on raw digit pixels with 800 references: ~0.9 expected, chance 0.1; top5 >= top1 by definition
     assert result["top1"] > 0.8 and result["top5"] >= result["top1"]
     with pytest.raises(ValueError, match="`k` must be in"):
         evaluation.knn(None, np.ones((3, 2)), np.arange(3), np.ones((1, 2)), np.zeros(1, int), k=5)
@@ -166,6 +175,7 @@ def test_fine_tune_trains_a_copy():
 
     result = evaluation.fine_tune(encoder, images[:800], labels[:800], images[800:], labels[800:],
                                   epochs=3, learning_rate=3e-3, augment=augment)
+    # 3 epochs on 800 digits from a random encoder: a linear model on pixels reaches ~0.85; chance 0.1
     assert result["top1"] > 0.7 and traced
     for old, new in zip(before, encoder.get_weights()):
         np.testing.assert_array_equal(old, new)
@@ -186,6 +196,7 @@ def test_ridge_probe_matches_least_squares():
     targets = np.r_[np.eye(3)[train_y], np.zeros((5, 3))]
     weights = np.linalg.lstsq(stacked, targets, rcond=None)[0]
     expected = np.c_[(test_x - mean) / std, np.ones(7)] @ weights
+    # float64 both ways, a 55x5 well-conditioned (ridge 0.1) least squares: eps64 x cond^2 ~ 1e-13; 1e-8
     np.testing.assert_allclose(ridge_class_scores(train_x, train_y, test_x, 3, ridge), expected, atol=1e-8)
 
 

@@ -48,6 +48,7 @@ def test_saved_model_float_signature_matches_keras(exported, raw_digits):
     x = eval_images(raw_digits, IMAGE_SIZE)
     out = serve(images=x)
     embedding, projection = keras_outputs(exported["objective"], x)
+    # SavedModel runs the same float32 graph; only kernel blocking may differ: a few eps32 x |y| <= ~50
     assert np.abs(out["embedding"].numpy() - embedding).max() <= 1e-5
     assert np.abs(out["projection"].numpy() - projection).max() <= 1e-5
     assert np.abs(embedding).max() > 1e-3  # a real, non-degenerate output
@@ -59,6 +60,7 @@ def test_uint8_signature_preprocesses_any_size_like_eval_images(exported, raw_di
     serve = tf.saved_model.load(exported["saved_model"]).signatures["serving_default"]
     out = serve(images=tf.constant(raw))
     embedding, projection = keras_outputs(exported["objective"], eval_images(raw, IMAGE_SIZE))
+    # SavedModel runs the same float32 graph; only kernel blocking may differ: a few eps32 x |y| <= ~50
     assert np.abs(out["embedding"].numpy() - embedding).max() <= 1e-5
     assert np.abs(out["projection"].numpy() - projection).max() <= 1e-5
 
@@ -102,12 +104,15 @@ def test_tflite_float32_matches_keras(exported, raw_digits):
     x = eval_images(raw_digits[:16], IMAGE_SIZE).numpy()
     embedding, projection = keras_outputs(exported["objective"], x)
     out = _tflite_embed(path, x)
+    # TFLite uses its own float32 kernels (different conv/matmul sum order): ~eps32 x K (K <= ~600-term
+    # convolutions) x |y| ~ 1e-4 worst case
     assert np.abs(out["embedding"] - embedding).max() <= 1e-4
     assert np.abs(out["projection"] - projection).max() <= 1e-4
     fixed = tf.image.resize(raw_digits[:16], (IMAGE_SIZE, IMAGE_SIZE), method="nearest")
     fixed = fixed.numpy().astype(np.uint8)
     embedding_fixed, _ = keras_outputs(exported["objective"], eval_images(fixed, IMAGE_SIZE))
     out_fixed = _tflite_embed(path, fixed, signature="serving_fixed")
+    # TFLite float32 kernels: as above
     assert np.abs(out_fixed["embedding"] - embedding_fixed).max() <= 1e-4
 
 
@@ -191,4 +196,5 @@ def test_resnet18_saved_model_parity(tmp_path, raw_digits):
     path = export.save(encoder, tmp_path / "resnet18")
     out = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(raw_digits[:8]))
     expected = encoder(eval_images(raw_digits[:8], 32), training=False).numpy()
+    # the same float32 ResNet graph in a SavedModel: kernel blocking only, a few eps32 x |y|
     assert np.abs(out["embedding"].numpy() - expected).max() <= 1e-5
