@@ -12,6 +12,10 @@ def test_sinkhorn_extra_rows_match_the_reference_on_all_rows():
     rng = np.random.default_rng(0)
     scores, queue = rng.normal(size=(6, 5)), rng.normal(size=(10, 5))
     expected = np_sinkhorn(np.concatenate([queue, scores]), 0.5, 3)[-6:]
+    # float64: the queue-extended Sinkhorn is the reference to float64 rounding (codes <= 1,
+    # ~30 chained ops x eps64 2.2e-16 ~ 7e-15) -> 1e-12.
+    codes_64 = losses.sinkhorn(scores, np.float64(0.5), 3, extra_scores=queue)
+    np.testing.assert_allclose(codes_64.numpy(), expected, rtol=0, atol=1e-12)
     codes = losses.sinkhorn(scores.astype(np.float32), 0.5, 3, extra_scores=queue.astype(np.float32))
     # float32 Sinkhorn vs float64 numpy: codes <= 1, exp of |s/eps| <= ~10 and 2 x iterations
     # normalisations -> eps32 x (10 + ~20 terms) ~ 4e-6 relative.
