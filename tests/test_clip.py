@@ -144,6 +144,7 @@ def test_keras_round_trip(tokenizer, batch, tmp_path):
     path = str(tmp_path / "clip.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
+    # 2.5 is exact in float32 and restored bitwise: approx's rel 1e-6 is only the float32 -> float cast
     assert type(restored) is type(model) and float(restored.log_scale) == pytest.approx(2.5)
     prompts = ["a handwritten seven.", "this is the digit two."]
     # restored weights bitwise equal, same float32 graph: unit rows equal to a few eps32

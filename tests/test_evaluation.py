@@ -246,6 +246,7 @@ def test_retrieval_known_ranks():
     queries, gallery = _ranked_queries(orders)  # ranks of the diagonal: 1, 3, 2, 5, 1
     np.testing.assert_array_equal(evaluation.retrieval_ranks(queries, gallery), [1, 3, 2, 5, 1])
     metrics = evaluation.retrieval(queries, gallery, ks=(1, 2, 3))
+    # ratios of small integer counts: approx (rel 1e-6) only absorbs float64 division rounding
     assert metrics == pytest.approx({"R@1": 0.4, "R@2": 0.6, "R@3": 0.8, "median_rank": 2.0, "mean_rank": 2.4})
     with pytest.raises(ValueError, match="lengths must agree"):
         evaluation.retrieval(queries[:3], gallery)
@@ -293,6 +294,7 @@ def test_zero_shot_with_a_fake_image_text_model():
     images = (np.eye(3, 4)[labels] + 0.05 * rng.randn(30, 4) + [0, 0, 0, 2.0]).reshape(30, 1, 1, 4)
     images[:6, 0, 0, :3] = np.eye(3)[(labels[:6] + 1) % 3]  # six images look like the next class
     result = evaluation.zero_shot(model, images, labels, model.names, templates, batch_size=7)
+    # 24 of 30 images are correct by construction (six look like the next class): exact count
     assert result == {"top1": pytest.approx(24 / 30)}
     with pytest.raises(ValueError, match="templates"):
         evaluation.zero_shot(model, images, labels, model.names, ["no placeholder"])

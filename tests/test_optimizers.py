@@ -196,6 +196,8 @@ def test_warmup_cosine_matches_formula(step):
 def test_warmup_cosine_landmarks_and_config():
     schedule = WarmupCosine(2.0, total_steps=100, warmup_steps=10, end_learning_rate=0.2)
     assert float(schedule(0)) == 0.0
+    # default rtol 1e-7: linear warmup values 1.0, 2.0 and lr 0.25 below are exact in float32 (powers of 2
+    # times small integers), so only a wrong formula differs
     np.testing.assert_allclose(float(schedule(5)), 1.0)  # mid-warmup: half the peak
     np.testing.assert_allclose(float(schedule(10)), 2.0)  # end of warmup: the peak
     # float32 rounding of 0.2 and the cosine: a few eps32 -> rtol 1e-6.
@@ -211,6 +213,8 @@ def test_warmup_cosine_landmarks_and_config():
 def test_scaled_learning_rate_simclr_published_values():
     # SimCLR (Chen et al. 2020): LARS lr 4.8 = 0.3 x BatchSize / 256 at batch 4096,
     # and 0.075 x sqrt(BatchSize) in its square-root variant.
+    # Python float64 arithmetic on exact formulas: pytest.approx's default rel 1e-6 only absorbs the
+    # float64 rounding of 0.3 x 16 (and sqrt), ~1e-16
     assert scaled_learning_rate(0.3, 4096, "linear") == pytest.approx(4.8)
     assert scaled_learning_rate(0.075, 4096, "sqrt") == pytest.approx(4.8)
     assert scaled_learning_rate(0.3, 512) == pytest.approx(0.3 * 512 / 256)
