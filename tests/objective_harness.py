@@ -102,6 +102,9 @@ def make_objective(name, encoder=None):
     if name == "clip":
         text_encoder = text.BagOfWordsTextEncoder(CLIP_VOCABULARY, CLIP_SEQUENCE_LENGTH, width=16)
         return models.CLIP(encoder, text_encoder, embedding_dim=16)
+    if name == "vicreg":  # a 32-wide expander: the default 16F = 256 makes the float32 floor test noisy
+        return models.VICReg(encoder, expander=heads.ProjectionHead(hidden_dims=(32, 32), output_dim=32,
+                                                                    synchronized_bn=True))
     # Any other registered objective: its defaults on the tiny encoder (defaults scale with F).
     return models.get(name)(encoder)
 
