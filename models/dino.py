@@ -99,7 +99,7 @@ class DINO(MomentumSSLModel):
 
     Args:
       encoder: `keras.Model`, images -> h (B, F).
-      head: layer h -> logits (B, K). Default: `DINOHead` scaled to F:
+      head: layer h -> logits (B, K), or a dict of `DINOHead` arguments. Default: `DINOHead` scaled to F:
         hidden min(2048, 8F), bottleneck min(256, F), K = min(65536, 16F), BN.
       num_global: leading crops the teacher sees (2).
       student_temp: 0.1.
@@ -138,6 +138,8 @@ class DINO(MomentumSSLModel):
         self.center_momentum = float(center_momentum)
         self.freeze_last_layer_steps = freeze_last_layer_steps
         feature_dim = self.representation_dim
+        if isinstance(head, dict) and "class_name" not in head:  # a preset's DINOHead arguments
+            head = DINOHead(**head)
         self.head = head or DINOHead(hidden_dim=min(2048, 8 * feature_dim), bottleneck_dim=min(256, feature_dim),
                                      output_dim=min(65536, 16 * feature_dim), use_bn=True)
         output_dim = build_layer(self.head, (None, feature_dim))[-1]

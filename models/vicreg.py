@@ -21,7 +21,7 @@ class VICReg(SSLModel):
 
     Args:
       encoder: `keras.Model`, images -> h (B, F).
-      expander: layer h -> z (B, D). Default: the paper's 3-layer MLP scaled to F:
+      expander: layer h -> z (B, D), or a dict of `ProjectionHead` arguments. Default: the paper's 3-layer MLP scaled to F:
         F -> E -> E -> E with E = min(8192, 16F), BN + ReLU on the hidden layers.
       invariance, variance, covariance: loss weights (25, 25, 1).
       epsilon: added to the variance before the square root (1e-4).
@@ -43,6 +43,8 @@ class VICReg(SSLModel):
         self.invariance, self.variance, self.covariance = float(invariance), float(variance), float(covariance)
         self.epsilon = float(epsilon)
         width = min(8192, 16 * self.representation_dim)
+        if isinstance(expander, dict) and "class_name" not in expander:  # a preset's ProjectionHead arguments
+            expander = heads.ProjectionHead(**{"synchronized_bn": True, **expander})
         self.expander = expander or heads.ProjectionHead(hidden_dims=(width, width), output_dim=width,
                                                          synchronized_bn=True)
         build_layer(self.expander, (None, self.representation_dim))
