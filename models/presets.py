@@ -185,6 +185,110 @@ PRESETS = {
         "optimizer": {"name": "adamw", "base_learning_rate": 2e-3, "weight_decay": 1e-4},
         "schedule": {"warmup_epochs": 1},
     },
+    # ------------------------------------- non-contrastive: BYOL, SimSiam, VICReg, DINO
+    # The digits presets copy simclr_digits' data and schedule with heads scaled to the
+    # 0.25-wide ResNet-18 (F = 128); they are NOT tuned yet (no 3-seed runs).
+    "byol_digits": _preset(
+        _DIGITS_COMMON, objective="byol",
+        objective_args={"momentum": 0.99, "projector": {"hidden_dims": [512], "output_dim": 128},
+                        "predictor": {"hidden_dim": 512, "output_dim": 128}},
+        source="sslzoo digits recipe (untuned), heads as BYOL's scaled to F = 128",
+    ),
+    "simsiam_digits": _preset(
+        _DIGITS_COMMON, objective="simsiam",
+        objective_args={"projector": {"hidden_dims": [512, 512], "output_dim": 512, "last_bn": True,
+                                      "last_bn_affine": False},
+                        "predictor": {"hidden_dim": 128, "output_dim": 512}},
+        optimizer={"name": "sgd", "base_learning_rate": 0.05, "scaling": "linear", "weight_decay": 1e-4},
+        source="sslzoo digits recipe (untuned), SGD as SimSiam's ImageNet recipe",
+    ),
+    "vicreg_digits": _preset(
+        _DIGITS_COMMON, objective="vicreg",
+        objective_args={"invariance": 25.0, "variance": 25.0, "covariance": 1.0,
+                        "expander": {"hidden_dims": [512, 512], "output_dim": 512}},
+        optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-5},
+        source="sslzoo digits recipe (untuned), LARS 0.3 as solo-learn's CIFAR VICReg",
+    ),
+    "dino_digits": _preset(
+        _DIGITS_COMMON, objective="dino",
+        augment={"kind": "multicrop", "recipe": "digits", "num_local": 2, "crop_area": (0.5, 1.0)},
+        # 4,000 images / 256 = 15 steps an epoch: the last layer is frozen for the first epoch.
+        objective_args={"momentum": 0.99, "teacher_temp": 0.04, "warmup_teacher_temp": 0.04,
+                        "freeze_last_layer_steps": 15,
+                        "head": {"hidden_dim": 512, "bottleneck_dim": 128, "output_dim": 1024, "use_bn": True}},
+        source="sslzoo digits recipe (untuned), multicrop as swav_digits",
+    ),
+    "byol_cifar10": _preset(
+        _CIFAR_COMMON, objective="byol", augment={"kind": "simclr", "recipe": "barlow_cifar"},
+        objective_args={"momentum": 0.99, "projector": {"hidden_dims": [4096], "output_dim": 256},
+                        "predictor": {"hidden_dim": 4096, "output_dim": 256}},
+        optimizer={"name": "lars", "base_learning_rate": 1.0, "scaling": "linear", "weight_decay": 1e-5},
+        source="solo-learn scripts/pretrain/cifar/byol.yaml (tau 0.99 -> 1, LARS 1.0, wd 1e-5, 1000 epochs)",
+    ),
+    "simsiam_cifar10": _preset(
+        _CIFAR_COMMON, objective="simsiam",
+        objective_args={"projector": {"hidden_dims": [2048, 2048], "output_dim": 2048, "last_bn": True,
+                                      "last_bn_affine": False},
+                        "predictor": {"hidden_dim": 512, "output_dim": 2048}},
+        optimizer={"name": "sgd", "base_learning_rate": 0.5, "scaling": "linear", "weight_decay": 1e-5},
+        source="solo-learn scripts/pretrain/cifar/simsiam.yaml (SGD 0.5, wd 1e-5, proj 2048, pred 512)",
+    ),
+    "vicreg_cifar10": _preset(
+        _CIFAR_COMMON, objective="vicreg",
+        objective_args={"invariance": 25.0, "variance": 25.0, "covariance": 1.0,
+                        "expander": {"hidden_dims": [2048, 2048], "output_dim": 2048}},
+        optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-4},
+        source="solo-learn scripts/pretrain/cifar/vicreg.yaml (25/25/1, proj 2048, LARS 0.3, wd 1e-4)",
+    ),
+    "dino_cifar10": _preset(
+        _CIFAR_COMMON, objective="dino", augment={"kind": "simclr", "recipe": "barlow_cifar"},
+        # solo-learn's CIFAR DINO trains on 2 crops; 195 steps = its first epoch (freeze_last_layer 1).
+        objective_args={"momentum": 0.9995, "student_temp": 0.1, "teacher_temp": 0.07,
+                        "warmup_teacher_temp": 0.04, "warmup_teacher_temp_steps": 0,
+                        "freeze_last_layer_steps": 195,
+                        "head": {"hidden_dim": 2048, "bottleneck_dim": 256, "output_dim": 4096}},
+        optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-6},
+        source="solo-learn scripts/pretrain/cifar/dino.yaml and solo/methods/dino.py defaults",
+    ),
+    "byol_imagenet": _preset(
+        _IMAGENET_COMMON, objective="byol", batch_size=4096, epochs=1000,
+        objective_args={"momentum": 0.996, "projector": {"hidden_dims": [4096], "output_dim": 256},
+                        "predictor": {"hidden_dim": 4096, "output_dim": 256}},
+        optimizer={"name": "lars", "base_learning_rate": 0.2, "scaling": "linear", "weight_decay": 1.5e-6},
+        source="Grill et al. 2020, Sec. 3.2 and App. C (LARS 0.2 x B/256, wd 1.5e-6, tau 0.996, 1000 epochs)",
+    ),
+    "simsiam_imagenet": _preset(
+        _IMAGENET_COMMON, objective="simsiam", batch_size=512, epochs=100, schedule={"warmup_epochs": 0},
+        objective_args={"projector": {"hidden_dims": [2048, 2048], "output_dim": 2048, "last_bn": True,
+                                      "last_bn_affine": False},
+                        "predictor": {"hidden_dim": 512, "output_dim": 2048}},
+        optimizer={"name": "sgd", "base_learning_rate": 0.05, "scaling": "linear", "weight_decay": 1e-4},
+        source="facebookresearch/simsiam main_simsiam.py and Chen & He 2021 Sec. 4 (SGD 0.05 x B/256, wd 1e-4; "
+               "the fixed-lr predictor is not expressed here)",
+    ),
+    "vicreg_imagenet": _preset(
+        _IMAGENET_COMMON, objective="vicreg", batch_size=2048, epochs=1000,
+        objective_args={"invariance": 25.0, "variance": 25.0, "covariance": 1.0,
+                        "expander": {"hidden_dims": [8192, 8192], "output_dim": 8192}},
+        optimizer={"name": "lars", "base_learning_rate": 0.2, "scaling": "linear", "weight_decay": 1e-6},
+        source="facebookresearch/vicreg main_vicreg.py (--mlp 8192-8192-8192 --base-lr 0.2 --wd 1e-6, "
+               "1000 epochs, batch 2048)",
+    ),
+    "dino_imagenet": _preset(
+        _IMAGENET_COMMON, objective="dino", batch_size=1024, epochs=100,
+        # 2 x 224 global (0.14, 1) + 8 x 96 local (0.05, 0.14): the README's ResNet-50 crop scales.
+        augment={"kind": "multicrop", "recipe": "imagenet", "num_local": 8, "local_size": 96,
+                 "global_area": (0.14, 1.0), "local_area": (0.05, 0.14)},
+        # 1251 steps = one epoch at batch 1024 (last layer frozen); gradient clipping 3.0 is
+        # the optimizer's job and not expressed here.
+        objective_args={"momentum": 0.996, "student_temp": 0.1, "teacher_temp": 0.04,
+                        "warmup_teacher_temp": 0.04, "warmup_teacher_temp_steps": 0,
+                        "center_momentum": 0.9, "freeze_last_layer_steps": 1251,
+                        "head": {"hidden_dim": 2048, "bottleneck_dim": 256, "output_dim": 65536}},
+        optimizer={"name": "sgd", "base_learning_rate": 0.03, "scaling": "linear", "weight_decay": 1e-4},
+        source="facebookresearch/dino README (ResNet-50 command: sgd lr 0.03, wd 1e-4, crops 0.14) and "
+               "main_dino.py defaults (out_dim 65536, teacher 0.996, temps 0.1 / 0.04, center 0.9)",
+    ),
 }
 
 
