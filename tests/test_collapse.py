@@ -71,3 +71,20 @@ class _no_warning:
 
     def __exit__(self, *exc):
         return self._ctx.__exit__(*exc)
+
+
+def test_callback_reads_an_objectives_embed_space():
+    import sys, os
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import tensorflow as tf
+    from objective_harness import IMAGE_SIZE, tiny_encoder
+    from sslzoo import models
+
+    x = np.random.default_rng(3).random((16, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32")
+    model = models.BYOL(tiny_encoder())
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    monitor = collapse.CollapseMonitor(x, space="projection")
+    history = model.fit(tf.data.Dataset.from_tensors((x, x[:, ::-1])), epochs=1, verbose=0, callbacks=[monitor])
+    z = model.embed(x, space="projection").numpy()
+    assert history.history["embedding_std"][-1] == pytest.approx(collapse.embedding_std(z), rel=1e-6)
+    assert 1.0 <= history.history["effective_rank"][-1] <= z.shape[1]
