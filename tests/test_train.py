@@ -16,6 +16,7 @@ COMMON = ["--preset=simclr_digits", f"--override={TINY}", "--max_examples=256", 
 
 
 EPOCHS = 4
+CHANCE_PLUS_MARGIN = 0.25  # 10-class chance 0.1 + 5.6 binomial sd on 128 test rows (see the report test)
 
 
 def train_command(model_dir, epochs):
@@ -81,7 +82,10 @@ def test_report_plots_checkpoint_and_export_are_written(resumed_run):
     for key in ("linear_probe_top1", "knn_top1", "epochs", "train_seconds", "images_per_second"):
         assert key in report, key
     assert report["epochs"] == EPOCHS
-    assert 0.1 < report["linear_probe_top1"] <= 1.0  # above chance on 10 classes
+    # Chance is 0.1 and a collapsed encoder scores about the majority-class rate (~0.15); on the
+    # 128 test rows a binomial sd is sqrt(0.1 x 0.9 / 128) = 0.027, so 0.25 is chance + 5.6 sd.
+    # Measured on this tiny run: probe 0.55, kNN 0.38 (oneDNN on and off pass).
+    assert CHANCE_PLUS_MARGIN < report["linear_probe_top1"] <= 1.0
     for name in ("loss.png", "probe_accuracy.png", "embedding_map.png", "model.keras"):
         path = os.path.join(model_dir, name)
         assert os.path.getsize(path) > 1000, name
@@ -97,7 +101,8 @@ def test_eval_program_on_the_trained_model(resumed_run, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(output.read_text())
-    assert 0.1 < results["linear_probe_top1"] <= 1.0 and 0.1 < results["knn_top1"] <= 1.0
+    assert CHANCE_PLUS_MARGIN < results["linear_probe_top1"] <= 1.0  # as in the report test
+    assert CHANCE_PLUS_MARGIN < results["knn_top1"] <= 1.0
 
 
 @pytest.mark.parametrize("flag, message", [
