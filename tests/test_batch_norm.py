@@ -82,7 +82,7 @@ def test_training_step_matches_numpy(shape):
     ref_y, mean, variance, ref_d_x, ref_d_gamma, ref_d_beta = numpy_batch_norm(x, gamma, beta, upstream)
     # float32 (the float64 test above proves the formula): |x| <= ~8 (N(0, 2)), mean and variance
     # sum n <= 72 terms (log2 72 ~ 6 eps pairwise, up to 72 eps sequential), then ~5 ops:
-    # y: eps32 1.2e-7 x ~80 x |x| 8 ~ 8e-5 worst -> rtol 1e-4 + atol 1e-5 (measured ~1e-6).
+    # y: eps32 1.2e-7 x ~80 x |x| 8 ~ 8e-5 worst -> rtol 1e-4 + atol 1e-5.
     np.testing.assert_allclose(y, ref_y, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(d_x, ref_d_x, rtol=1e-4, atol=1e-5)
     # d_gamma, d_beta: sums of n <= 72 products |upstream x_hat| <= ~9: eps32 x 72 x 9 ~ 8e-5 -> atol 1e-4.
@@ -125,7 +125,7 @@ def test_mixed_bfloat16_returns_compute_dtype_with_float32_statistics():
     assert y.dtype == tf.bfloat16
     assert layer.moving_mean.dtype == "float32"
     # x rounded to bfloat16 (8 mantissa bits: relative 2^-8 = 3.9e-3) on |x| <= ~6, mean x 0.1:
-    # <= 0.1 x 6 x 3.9e-3 = 2.3e-3 ... plus the bfloat16 mean's rounding; 0.02 is the bfloat16 scale.
+    # <= 0.1 x 6 x 3.9e-3 = 2.3e-3, plus the moving update's bfloat16-input rounding: 0.02 = ~8x that.
     np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * x.reshape(-1, 3).mean(0), atol=0.02)
 
 
