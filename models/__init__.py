@@ -15,6 +15,7 @@ from sslzoo.models.byol import BYOL
 from sslzoo.models.clip import CLIP
 from sslzoo.models.dino import DINO
 from sslzoo.models.moco_v2 import MoCoV2
+from sslzoo.models.mmv import MMV
 from sslzoo.models.moco_v3 import MoCoV3
 from sslzoo.models.pair_contrastive import PairContrastive
 from sslzoo.models.registry import available, get, register
@@ -24,6 +25,6 @@ from sslzoo.models.swav import SwAV
 from sslzoo.models.vicreg import VICReg
 
 __all__ = [
-    "BYOL", "BarlowTwins", "CLIP", "DINO", "MoCoV2", "MoCoV3", "MomentumSSLModel", "PairContrastive", "SSLModel", "SimCLR",
+    "BYOL", "BarlowTwins", "CLIP", "MMV", "DINO", "MoCoV2", "MoCoV3", "MomentumSSLModel", "PairContrastive", "SSLModel", "SimCLR",
     "SimSiam", "SwAV", "VICReg", "available", "get", "register",
 ]

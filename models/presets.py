@@ -289,6 +289,30 @@ PRESETS = {
         source="facebookresearch/dino README (ResNet-50 command: sgd lr 0.03, wd 1e-4, crops 0.14) and "
                "main_dino.py defaults (out_dim 65536, teacher 0.996, temps 0.1 / 0.04, center 0.9)",
     ),
+    # ------------------------------------------- video-audio-text (MMV)
+    "mmv_avdigits": {
+        "task": "mmv",
+        "objective": "mmv",
+        "dataset": "avdigits",
+        # 4 layers (receptive field 31 px, the whole 32 px canvas): 3 layers (15 px) learned digits slowly.
+        "backbone": {"name": "small_video_cnn", "widths": [32, 64, 128, 256]},
+        "audio_backbone": {"name": "small_audio_cnn", "widths": [32, 64, 128]},
+        "text_encoder": {"embedding_dim": 64, "width": 256},
+        "sequence_length": 16,
+        "vocabulary_size": 200,
+        "objective_args": {"heads": "fac", "va_dim": 128, "vat_dim": 64, "temperature": 0.07,
+                           "lambda_va": 1.0, "lambda_vt": 1.0, "audio_dropout": 0.0, "text_dropout": 0.0},
+        "train_clips": 4000,
+        "eval_split": "test",
+        # Validation after 6 epochs (4-layer video CNN): text->video R@1 0.947, audio->video 0.983, video probe
+        # 0.821, zero-shot 0.785, all still rising with the loss: 10 epochs.
+        "epochs": 10,
+        "batch_size": 64,
+        "optimizer": {"name": "adam", "base_learning_rate": 2e-3},
+        "schedule": {"warmup_epochs": 1},
+        "source": "Alayrac et al. 2020, MMV (FAC heads, NCE + MIL-NCE, tau 0.07, Adam with warmup and cosine), "
+                  "scaled to the bundled AV-digits for 2 CPU cores",
+    },
 }
 
 

@@ -79,8 +79,6 @@ def test_pair_losses_match_numpy(b, d):
         np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=float32_bound(want, 12.0, terms))
 
 
-@pytest.mark.xfail(strict=True, reason="library: _checks.positive_float and barlow_twins cast a Python float "
-                   "via float32 (tf.cast(0.3, float64) == float32(0.3)); fix: tf.constant(value, dtype)")
 def test_python_float_hyperparameters_stay_float64():
     x1, x2 = RNG.randn(5, 8), RNG.randn(5, 8)
     np.testing.assert_allclose(losses.nt_xent(x1, x2, 0.3).numpy(), np_nt_xent(x1, x2, 0.3), rtol=RTOL64)

@@ -30,29 +30,9 @@ BATCH_KEYS = ("video", "audio", "text", "text_mask", "audio_mask")
 
 # The preset, as the lead wires it into sslzoo.models.presets (kept here as the source of truth
 # for the MMV fields until then).
-MMV_AVDIGITS = {
-    "task": "mmv",
-    "objective": "mmv",
-    "dataset": "avdigits",
-    # 4 layers (receptive field 31 px, the whole 32 px canvas): 3 layers (15 px) learned digits slowly.
-    "backbone": {"name": "small_video_cnn", "widths": [32, 64, 128, 256]},
-    "audio_backbone": {"name": "small_audio_cnn", "widths": [32, 64, 128]},
-    "text_encoder": {"embedding_dim": 64, "width": 256},
-    "sequence_length": 16,
-    "vocabulary_size": 200,
-    "objective_args": {"heads": "fac", "va_dim": 128, "vat_dim": 64, "temperature": 0.07,
-                       "lambda_va": 1.0, "lambda_vt": 1.0, "audio_dropout": 0.0, "text_dropout": 0.0},
-    "train_clips": 4000,
-    "eval_split": "test",
-    # Validation after 6 epochs (4-layer video CNN): text->video R@1 0.947, audio->video 0.983, video probe
-    # 0.821, zero-shot 0.785, all still rising with the loss: 10 epochs.
-    "epochs": 10,
-    "batch_size": 64,
-    "optimizer": {"name": "adam", "base_learning_rate": 2e-3},
-    "schedule": {"warmup_epochs": 1},
-    "source": "Alayrac et al. 2020, MMV (FAC heads, NCE + MIL-NCE, tau 0.07, Adam with warmup and cosine), "
-              "scaled to the bundled AV-digits for 2 CPU cores",
-}
+from sslzoo.models.presets import PRESETS  # noqa: E402
+
+MMV_AVDIGITS = PRESETS["mmv_avdigits"]
 
 _SPLITS = {}
 

@@ -40,7 +40,7 @@ flags.DEFINE_list("export_formats", ["saved_model"], "Export formats: saved_mode
 flags.DEFINE_integer("seed", 0, "Random seed for weights, shuffling and augmentation.")
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (1: progress bar).")
 
-TASKS = {"image": "sslzoo.train.image_task", "clip": "sslzoo.train.clip_task"}
+TASKS = {"image": "sslzoo.train.image_task", "clip": "sslzoo.train.clip_task", "mmv": "sslzoo.train.mmv_task"}
 
 
 def check_flags():

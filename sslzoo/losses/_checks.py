@@ -75,6 +75,15 @@ def positive_float(value, name, dtype=tf.float32):
         static = np.asarray(static)
         if static.size != 1 or not np.issubdtype(static.dtype, np.number) or not float(static) > 0.0:
             raise ValueError(f"`{name}` must be a positive number, got {value!r}")
+    if isinstance(value, (int, float, np.number, np.ndarray)):
+        return tf.constant(value, dtype)  # tf.cast of a Python float would round it to float32 first
+    return tf.cast(value, dtype)
+
+
+def as_weight(value, dtype):
+    """A loss weight as a `dtype` scalar; Python and numpy numbers go straight to `dtype`."""
+    if isinstance(value, (int, float, np.number)):
+        return tf.constant(value, dtype)
     return tf.cast(value, dtype)
 
 

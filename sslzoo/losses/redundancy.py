@@ -55,4 +55,4 @@ def barlow_twins(z1, z2, lambd=5e-3):
     if isinstance(lambd, (int, float)) and not lambd >= 0:
         raise ValueError(f"`lambd` must be a non-negative number, got {lambd!r}")
     on_diagonal, off_diagonal = barlow_twins_terms(z1, z2)
-    return on_diagonal + tf.cast(lambd, on_diagonal.dtype) * off_diagonal
+    return on_diagonal + _checks.as_weight(lambd, on_diagonal.dtype) * off_diagonal
