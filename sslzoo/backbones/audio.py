@@ -14,7 +14,7 @@ convolutions; the last feature map is averaged over time and frequency.
 import keras
 
 from sslzoo.backbones.common import batch_norm, conv_bn
-from sslzoo.backbones.resnet import RESNET_LAYOUTS, STAGE_CHANNELS, STEMS, _residual_block
+from sslzoo.backbones.resnet import RESNET_LAYOUTS, STAGE_CHANNELS, STEMS, _residual_block, resnet_stem
 from sslzoo.data.av.log_mel import MMV_FRAME_LENGTH, MMV_FRAME_STEP, MMV_SAMPLE_RATE, LogMelSpectrogram
 
 
@@ -65,13 +65,7 @@ def audio_resnet(depth=50, input_shape=(None,), sample_rate=MMV_SAMPLE_RATE, num
                frame_length=frame_length, frame_step=frame_step, log_offset=log_offset)
     waveform, x = _spectrogram_image(input_shape, synchronized_bn, mel)
     kind, blocks_per_stage = RESNET_LAYOUTS[depth]
-    stem_channels = max(1, int(round(64 * width)))
-    if stem == "imagenet":
-        x = conv_bn(x, stem_channels, 7, 2, "stem", synchronized_bn=synchronized_bn)
-        x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
-        x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
-    else:
-        x = conv_bn(x, stem_channels, 3, 1, "stem", synchronized_bn=synchronized_bn)
+    x = resnet_stem(x, stem, width, synchronized_bn)
     for stage, (channels, blocks) in enumerate(zip(STAGE_CHANNELS, blocks_per_stage)):
         for block in range(blocks):
             strides = 2 if (stage > 0 and block == 0) else 1

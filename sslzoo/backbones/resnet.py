@@ -24,6 +24,19 @@ def _scaled(channels, width):
     return max(1, int(round(channels * width)))
 
 
+def resnet_stem(x, stem, width, synchronized_bn):
+    """The ResNet stem on (B, H, W, C): "imagenet" 7x7/2 conv + 3x3/2 max-pool, "cifar" one 3x3 conv.
+
+    Shared by the image, TSM video and audio ResNets (same layer names, so weights line up).
+    """
+    channels = _scaled(64, width)
+    if stem == "imagenet":
+        x = conv_bn(x, channels, 7, 2, "stem", synchronized_bn=synchronized_bn)
+        x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+        return keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
+    return conv_bn(x, channels, 3, 1, "stem", synchronized_bn=synchronized_bn)
+
+
 def _residual_block(x, kind, channels, strides, name, synchronized_bn, zero_init_residual):
     """One basic or bottleneck block; (B, H, W, C) -> (B, H/s, W/s, channels * expansion)."""
     out_channels = channels * (BOTTLENECK_EXPANSION if kind == "bottleneck" else 1)
@@ -74,13 +87,7 @@ def resnet(depth, input_shape=(224, 224, 3), stem="imagenet", width=1.0,
 
     images = keras.Input(shape=input_shape, name="images")
     x = imagenet_normalization()(images) if normalize else images
-    stem_channels = _scaled(64, width)
-    if stem == "imagenet":
-        x = conv_bn(x, stem_channels, 7, 2, "stem", synchronized_bn=synchronized_bn)
-        x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
-        x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
-    else:
-        x = conv_bn(x, stem_channels, 3, 1, "stem", synchronized_bn=synchronized_bn)
+    x = resnet_stem(x, stem, width, synchronized_bn)
 
     for stage, (channels, blocks) in enumerate(zip(STAGE_CHANNELS, blocks_per_stage)):
         for block in range(blocks):

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from sslzoo.backbones.batch_norm import BatchNorm
 from sslzoo.backbones.common import BN_EPSILON, BN_MOMENTUM, conv_bn, imagenet_normalization
-from sslzoo.backbones.resnet import BOTTLENECK_EXPANSION, RESNET_LAYOUTS, STAGE_CHANNELS, STEMS
+from sslzoo.backbones.resnet import BOTTLENECK_EXPANSION, RESNET_LAYOUTS, STAGE_CHANNELS, STEMS, resnet_stem
 
 # ----------------------------------------------------------------------------- input checks
 
@@ -206,13 +206,7 @@ def tsm_resnet(depth=50, input_shape=(None, None, None, 3), stem="imagenet", wid
     x = FoldTime(name="fold_time")(video)
     if normalize:
         x = imagenet_normalization()(x)
-    stem_channels = _scaled(64, width)
-    if stem == "imagenet":
-        x = conv_bn(x, stem_channels, 7, 2, "stem", synchronized_bn=synchronized_bn)
-        x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
-        x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
-    else:
-        x = conv_bn(x, stem_channels, 3, 1, "stem", synchronized_bn=synchronized_bn)
+    x = resnet_stem(x, stem, width, synchronized_bn)
     for stage, (channels, blocks) in enumerate(zip(STAGE_CHANNELS, blocks_per_stage)):
         for block in range(blocks):
             strides = 2 if (stage > 0 and block == 0) else 1
