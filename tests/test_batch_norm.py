@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from sslzoo.backbones.batch_norm import BatchNorm
+from sslzoo.backbones.video import VolumeBatchNorm
 from testing_utils import run_python
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -54,12 +55,14 @@ def _train_step(layer, x, upstream):
     return y.numpy(), [g.numpy() for g in grads]
 
 
-@pytest.mark.parametrize("shape", [(16, 5), (6, 3, 4, 5)])
-def test_training_step_matches_numpy_in_float64(shape):
+@pytest.mark.parametrize("shape, layer_class", [((16, 5), BatchNorm), ((6, 3, 4, 5), BatchNorm),
+                                                ((2, 3, 3, 4, 5), VolumeBatchNorm)])
+def test_training_step_matches_numpy_in_float64(shape, layer_class):
     # float64 layer and inputs: the layer is the formula up to float64 rounding of sums of
     # n <= 72 terms of magnitude <= ~10 (eps64 2.2e-16 x 72 x 10 = 1.6e-13) -> 1e-12.
+    # VolumeBatchNorm folds (B, T, H, W, C) to (B*T, H, W, C) after being built for rank 5.
     x, upstream, gamma, beta = (a.astype(np.float64) for a in _case(shape))
-    layer = BatchNorm(momentum=MOMENTUM, epsilon=EPSILON, dtype="float64")
+    layer = layer_class(momentum=MOMENTUM, epsilon=EPSILON, dtype="float64")
     layer.build(shape)
     layer.gamma.assign(gamma)
     layer.beta.assign(beta)
@@ -129,7 +132,7 @@ def test_mixed_bfloat16_returns_compute_dtype_with_float32_statistics():
     np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * x.reshape(-1, 3).mean(0), atol=0.02)
 
 
-def test_float64_layer_trains_through_the_keras_path():
+def test_float64_layer_called_on_float32_values_returns_float64():
     x, upstream, gamma, beta = _case((16, 3), seed=4)
     layer = BatchNorm(momentum=MOMENTUM, epsilon=EPSILON, dtype="float64")
     layer.build(x.shape)
@@ -155,6 +158,7 @@ SYNCHRONIZED_SCRIPT = """
 import numpy as np
 import tensorflow as tf
 from sslzoo.backbones.batch_norm import BatchNorm
+from sslzoo.backbones.video import VolumeBatchNorm
 from testing_utils import write_result
 
 rng = np.random.default_rng(0)

@@ -31,8 +31,8 @@ class BatchNorm(keras.layers.BatchNormalization):
 
     Call: (B, C) or (B, H, W, C) -> same shape. Statistics are computed in float32
     (float16/bfloat16/float32 inputs, float32 variables) or, when inputs and
-    variables are both float64, in float64 (the global path; one replica then uses
-    the Keras path, the fused kernel being float32-only). Other ranks, masks,
+    variables are both float64, in float64 (the two-pass path on one replica too,
+    the fused kernel being float32-only). Other ranks, masks,
     `renorm`, an axis other than the last, or a non-TensorFlow backend use the
     Keras path.
     """
@@ -44,11 +44,11 @@ class BatchNorm(keras.layers.BatchNormalization):
         x = ops.cast(inputs, dtype)
         replica = tf.distribute.get_replica_context()
         if self.synchronized and replica is not None and replica.num_replicas_in_sync > 1:
-            outputs, mean, variance = self._global_batch_norm(x, replica)
+            outputs, mean, variance = self._two_pass_batch_norm(x, replica)
         elif dtype == "float32":
             outputs, mean, variance = self._local_fused_batch_norm(x)
         else:  # float64 on one replica: the fused kernel is float32-only
-            return super().call(inputs, training=training, mask=mask)
+            outputs, mean, variance = self._two_pass_batch_norm(x)
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         return ops.cast(outputs, self.compute_dtype)
@@ -76,18 +76,19 @@ class BatchNorm(keras.layers.BatchNormalization):
         variance = unbiased_variance * tf.maximum(count - 1.0, 0.0) / tf.maximum(count, 1.0)
         return tf.reshape(outputs, tf.shape(x)), mean, variance
 
-    def _global_batch_norm(self, x, replica):
-        """Normalisation with mean and variance over every replica's rows, two passes."""
+    def _two_pass_batch_norm(self, x, replica=None):
+        """Normalisation with the mean, then the mean squared deviation from it, over the rows of
+        every replica (`replica` given) or of this one (None). x: (B, ..., C) of any rank."""
+        sum_over = (lambda t: t) if replica is None else \
+            (lambda t: replica.all_reduce(tf.distribute.ReduceOp.SUM, t))
         channels = x.shape[-1]
         axes = list(range(len(x.shape) - 1))
         local_count = tf.cast(tf.size(x) // channels, x.dtype)
-        sums = replica.all_reduce(tf.distribute.ReduceOp.SUM,
-                                  tf.concat([tf.reduce_sum(x, axes), [local_count]], 0))
+        sums = sum_over(tf.concat([tf.reduce_sum(x, axes), [local_count]], 0))
         count = sums[-1]
         mean = sums[:-1] / count
         centred = x - mean
-        variance = replica.all_reduce(tf.distribute.ReduceOp.SUM,
-                                      tf.reduce_sum(tf.square(centred), axes)) / count
+        variance = sum_over(tf.reduce_sum(tf.square(centred), axes)) / count
         gamma, beta = self._scale_and_offset(channels, x.dtype)
         outputs = centred * (tf.math.rsqrt(variance + self.epsilon) * gamma) + beta
         return outputs, mean, variance
