@@ -4,7 +4,7 @@ import math
 import keras
 import tensorflow as tf
 
-from sslzoo import losses, replica
+from sslzoo import keras_internals, losses, replica
 from sslzoo.evaluation.features import encoder_image_size
 from sslzoo.models.base import SSLModel, build_layer, serialize
 from sslzoo.models.batch_spec import Tensor
@@ -23,6 +23,12 @@ class CLIP(SSLModel):
     normalisation; the loss is `sslzoo.losses.clip(image_emb, text_emb, exp(log_scale))`
     with negatives from the global batch. The log-scale starts at log(1 / init_temperature)
     and after every step is clamped to [0, log(max_scale)] (as OpenCLIP does).
+
+    Weight decay never touches the log-scale: `compile` excludes it from the
+    optimizer's (decoupled) decay, as OpenCLIP's training main.py puts
+    `logit_scale` (with gains and biases) in its no-decay parameter group;
+    decaying it would pull the temperature towards 1. LARS (`sslzoo.optimizers`)
+    excludes it anyway, as a rank-0 variable.
 
     Args:
       image_encoder: `keras.Model`, images (B, S, S, 3) -> h (B, F); `model.encoder`.
@@ -122,6 +128,23 @@ class CLIP(SSLModel):
         return tower
 
     # -------------------------------------------------------------- training
+    def compile(self, *args, **kwargs):
+        """`keras.Model.compile`, then the log-scale is excluded from the optimizer's weight decay."""
+        super().compile(*args, **kwargs)
+        self._exclude_log_scale_from_weight_decay()
+
+    def _exclude_log_scale_from_weight_decay(self):
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)  # under loss scaling
+        if optimizer is None or getattr(optimizer, "weight_decay", None) is None:
+            return
+        if not optimizer.built:
+            keras_internals.exclude_from_weight_decay(optimizer, [self.log_scale])
+        elif keras_internals.decays(optimizer, self.log_scale):
+            raise ValueError(
+                "CLIP: the optimizer is already built and would apply weight decay to the logit scale; "
+                "compile CLIP with a new optimizer (or one built with "
+                "`optimizer.exclude_from_weight_decay(var_list=[model.log_scale])`).")
+
     def compute_objective(self, batch, training):
         self.check_batch(batch)
         image_emb = self.embed_images(batch["image"], training)

@@ -20,11 +20,28 @@ class MoCoV2(MomentumSSLModel):
     branch is `encoder` + `projector`; the key branch is a momentum copy of both
     (`theta_k <- m theta_k + (1 - m) theta_q`, m constant as in the paper). The
     loss is InfoNCE of q(view_1) against k(view_2) and `queue_size` past keys
-    (`sslzoo.losses.info_nce(q, k, queue)`); with `symmetric=True` the mirrored
-    pair (q(view_2), k(view_1)) is added and both keys are enqueued, as the
-    official symmetric variant does. The keys of the global batch are gathered
-    from every replica before they are enqueued, so every replica holds the same
-    queue; `queue_size` must divide by the keys enqueued per step.
+    (`sslzoo.losses.info_nce(q, k, queue)`), the asymmetric loss of the paper and
+    of facebookresearch/moco (moco/builder.py: one `_dequeue_and_enqueue(k)` per
+    step).
+
+    `symmetric=True` follows the symmetric option of the official CIFAR-10 demo
+    (facebookresearch/moco colab/moco_cifar10_demo.ipynb, `ModelMoCo.forward`):
+    the mirrored pair (q(view_2), k(view_1)) is added, both terms are computed
+    against the same queue (the state before this step), and the keys of both
+    views are enqueued once, after the step, `k = cat([k1, k2])`: one shared
+    queue that grows by 2B keys per step. The one difference: the demo sums the
+    two terms (`loss_12 + loss_21`); this model takes their mean, as solo-learn's
+    mocov2plus (whose CIFAR recipe the `moco_v2_cifar10` preset cites), so the
+    logged value is comparable with the asymmetric loss (without weight decay,
+    SGD on the sum is SGD on the mean at twice the learning rate).
+    solo-learn instead keeps one queue per view; the demo's single queue is
+    kept here because it is the official code. Each view runs through each
+    branch on its own (as the demo's two `contrastive_loss` calls), so batch
+    norm sees each view's batch separately.
+
+    The keys of the global batch are gathered from every replica before they
+    are enqueued, so every replica holds the same queue; `queue_size` must
+    divide by the keys enqueued per step.
 
     Batch norm: synchronized over the global batch in both branches (as SimCLR
     and MoCo v3), not MoCo v1/v2's shuffling BN. Shuffling BN keeps a replica's
@@ -82,11 +99,11 @@ class MoCoV2(MomentumSSLModel):
         view_1, view_2 = batch
         queue = tf.stop_gradient(tf.convert_to_tensor(self.queue))
         if self.symmetric:
-            q_1, q_2 = tf.split(self._query(tf.concat([view_1, view_2], 0), training), 2)
-            k_1, k_2 = tf.split(self._key(tf.concat([view_1, view_2], 0), training), 2)
+            q_1, q_2 = self._query(view_1, training), self._query(view_2, training)
+            k_1, k_2 = self._key(view_1, training), self._key(view_2, training)
             loss = 0.5 * (losses.info_nce(q_1, k_2, queue=queue, temperature=self.temperature)
                           + losses.info_nce(q_2, k_1, queue=queue, temperature=self.temperature))
-            keys = tf.concat([k_2, k_1], 0)
+            keys = tf.concat([k_1, k_2], 0)  # the demo's `torch.cat([k1, k2], dim=0)`
         else:  # one term, q(view_1) against k(view_2): the mirrored pair is never computed
             q_1, k_2 = self._query(view_1, training), self._key(view_2, training)
             loss = losses.info_nce(q_1, k_2, queue=queue, temperature=self.temperature)

@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from sslzoo import backbones, heads, losses, replica
+from sslzoo import backbones, heads, losses, optimizers, replica
 from sslzoo.models.base import SSLModel, build_layer, serialize
 from sslzoo.models.batch_spec import Crops, Tensor
 from sslzoo.models.registry import register
@@ -16,12 +16,27 @@ class SwAV(SSLModel):
 
     Batches are a tuple of crops, global crops first, each (B, S_i, S_i, 3)
     (`sslzoo.augment.MultiCrop`). Crops of the same size go through the
-    encoder together; every crop's projection z is scored against unit-norm
-    prototypes; the loss is `sslzoo.losses.swav(scores, num_global, ...)`, with
-    Sinkhorn sums over the global batch in float32. Prototypes are re-normalised
-    after every step and kept frozen for the first `freeze_prototypes_steps`
-    optimizer steps (the paper freezes them for the first epoch). With
-    `queue_length > 0`, the projections of the global crops (gathered from all
+    encoder together; the features of all crops are then concatenated and go
+    through the projector as one batch, as in the official code (swav
+    src/resnet50.py `forward`: `forward_backbone` per run of equal crop sizes,
+    `torch.cat` of the outputs, one `forward_head`), so the projector's batch
+    norm takes its statistics over every crop of the step. Every crop's
+    projection z is scored against unit-norm prototypes; the loss is
+    `sslzoo.losses.swav(scores, num_global, ...)`, with Sinkhorn sums over the
+    global batch.
+
+    Prototypes are re-normalised after every step (main_swav.py normalises them
+    before every forward pass: the same sequence of values) and kept frozen for
+    the first `freeze_prototypes_steps` optimizer steps (main_swav.py
+    `--freeze_prototypes_niters`, 313 = one epoch at batch 4096). Frozen means
+    what main_swav.py's `p.grad = None` gives with SGD/LARC: neither the
+    prototypes nor the optimizer's state for them (momentum, moments, weight
+    decay) change during those steps. The step restores both to their values
+    before the step, so the optimizer and its decay are any Keras optimizer's;
+    one difference remains: a global `clipnorm` still counts the prototypes'
+    gradient.
+
+    With `queue_length > 0`, the projections of the global crops (gathered from all
     replicas) are kept in a queue per global crop; from `queue_start_step` on,
     once the queue is full, its rows join each global crop's Sinkhorn
     normalisation (small batches then still spread over all prototypes). Crops
@@ -79,7 +94,12 @@ class SwAV(SSLModel):
         self.built = True
 
     def _projections(self, crops, training):
-        """Normalised projections per crop: list of (B, D), same-size crops run as one batch."""
+        """Normalised projections per crop: list of (B, D).
+
+        Same-size crops run through the encoder as one batch; all features then
+        run through the projector as one batch (the official `forward_head` on the
+        concatenated backbone outputs).
+        """
         groups, start = [], 0
         while start < len(crops):
             end = start + 1
@@ -87,13 +107,12 @@ class SwAV(SSLModel):
                 end += 1
             groups.append((start, end))
             start = end
-        projections = []
+        features = []
         for start, end in groups:
             self._check_crop_size(crops[start], start)
-            h = self.crop_encoder(tf.concat(crops[start:end], 0), training=training)
-            z = self.project(h, training=training)
-            projections.extend(tf.split(z, end - start))
-        return projections
+            features.append(self.crop_encoder(tf.concat(crops[start:end], 0), training=training))
+        z = self.project(tf.concat(features, 0), training=training)
+        return tf.split(z, len(crops))
 
     def _check_crop_size(self, crop, index):
         expected = tuple(self.crop_encoder.input_shape[1:3])
@@ -117,7 +136,9 @@ class SwAV(SSLModel):
         swav_args = dict(num_global=self.num_global, temperature=self.temperature, epsilon=self.epsilon,
                          iterations=self.sinkhorn_iterations)
         loss = losses.swav(scores, **swav_args)
-        results = {"prototypes_before_step": tf.convert_to_tensor(self.prototypes.kernel)}
+        results = {}
+        if training and self.freeze_prototypes_steps > 0 and getattr(self, "optimizer", None) is not None:
+            results["frozen_prototypes"] = self._frozen_state()
         if self.queue is not None:
             queue = tf.stop_gradient(tf.convert_to_tensor(self.queue))
             queue_scores = [self.prototypes(queue[s]) for s in range(self.num_global)]
@@ -130,14 +151,28 @@ class SwAV(SSLModel):
         codes = losses.sinkhorn(tf.stop_gradient(scores[0]), self.epsilon, self.sinkhorn_iterations)
         return loss, {**results, "code_entropy": code_entropy(codes)}
 
+    def _prototype_state(self):
+        """The prototypes and the optimizer's variables for them (their slots)."""
+        if not self.optimizer.built:  # the step would build it in `apply`; its slots must exist now
+            self.optimizer.build(self.trainable_variables)
+        kernel = self.prototypes.kernel
+        return [kernel] + optimizers.slot_variables(self.optimizer, kernel, self.trainable_variables)
+
+    def _frozen_state(self):
+        """Before the optimizer step: whether this step is frozen, and the values to keep if so."""
+        frozen = self.optimizer.iterations < self.freeze_prototypes_steps  # not yet counted this step
+        return frozen, [tf.identity(tf.convert_to_tensor(v)) for v in self._prototype_state()]
+
     def after_train_step(self, batch, results):
-        if self.freeze_prototypes_steps > 0:
-            # optimizer.iterations has already counted this step.
-            frozen = self.optimizer.iterations <= self.freeze_prototypes_steps
-            kept = tf.where(frozen, results["prototypes_before_step"], self.prototypes.kernel)
-            replica.assign([self.prototypes.kernel], [kept])
-        kernel = tf.convert_to_tensor(self.prototypes.kernel)
-        replica.assign([self.prototypes.kernel], [tf.math.l2_normalize(kernel, axis=0)])
+        kernel = tf.math.l2_normalize(tf.convert_to_tensor(self.prototypes.kernel), axis=0)
+        if "frozen_prototypes" in results:
+            # A frozen step leaves the prototypes and their optimizer slots exactly as they were.
+            frozen, before = results["frozen_prototypes"]
+            state = self._prototype_state()
+            after = [kernel] + [tf.convert_to_tensor(v) for v in state[1:]]
+            replica.assign(state, [tf.where(frozen, b, a) for b, a in zip(before, after)])
+        else:
+            replica.assign([self.prototypes.kernel], [kernel])
         if self.queue is not None:
             self._enqueue(results["global_projections"])
 

@@ -14,7 +14,8 @@ from sslzoo.backbones.common import batch_norm
 class ProjectionHead(keras.layers.Layer):
     """MLP: per hidden layer Linear -> BN -> activation, then Linear [-> BN].
 
-    Linear layers followed by BN have no bias (the BN shift replaces it).
+    Linear layers followed by BN have no bias (the BN shift replaces it); the
+    output Linear has one unless `last_bn` or `output_bias=False`.
 
     Args:
       hidden_dims: sizes of the hidden layers, e.g. (2048,) or (8192, 8192); may be ().
@@ -25,12 +26,15 @@ class ProjectionHead(keras.layers.Layer):
         MoCo v3 use False: the output is standardised per dimension).
       activation: Keras activation name for the hidden layers.
       synchronized_bn: cross-replica BatchNormalization.
+      output_bias: whether the output Linear has a bias. None: only without
+        `last_bn`. MoCo v3's heads use False everywhere (moco-v3 builder.py
+        `_build_mlp`: every `nn.Linear(dim1, dim2, bias=False)`).
 
     Call: (B, D) -> (B, output_dim).
     """
 
     def __init__(self, hidden_dims=(2048,), output_dim=128, use_bn=True, last_bn=False,
-                 last_bn_affine=True, activation="relu", synchronized_bn=False, **kwargs):
+                 last_bn_affine=True, activation="relu", synchronized_bn=False, output_bias=None, **kwargs):
         super().__init__(**kwargs)
         hidden_dims = tuple(hidden_dims) if isinstance(hidden_dims, (list, tuple)) else None
         if hidden_dims is None or not all(isinstance(d, int) and d > 0 for d in hidden_dims):
@@ -44,6 +48,9 @@ class ProjectionHead(keras.layers.Layer):
         self.last_bn_affine = last_bn_affine
         self.activation = activation
         self.synchronized_bn = synchronized_bn
+        if output_bias is not None and not isinstance(output_bias, bool):
+            raise ValueError(f"`output_bias` must be None, True or False; received output_bias={output_bias!r}")
+        self.output_bias = output_bias
         self._activation_fn = keras.activations.get(activation)
 
         self.hidden_layers = []
@@ -51,7 +58,8 @@ class ProjectionHead(keras.layers.Layer):
             dense = keras.layers.Dense(dim, use_bias=not use_bn, name=f"hidden{i + 1}_dense")
             norm = batch_norm(f"hidden{i + 1}_bn", synchronized=synchronized_bn) if use_bn else None
             self.hidden_layers.append((dense, norm))
-        self.output_dense = keras.layers.Dense(output_dim, use_bias=not last_bn, name="output_dense")
+        use_output_bias = (not last_bn) if output_bias is None else output_bias
+        self.output_dense = keras.layers.Dense(output_dim, use_bias=use_output_bias, name="output_dense")
         self.output_bn = None
         if last_bn:
             self.output_bn = batch_norm("output_bn", synchronized=synchronized_bn,
@@ -88,7 +96,7 @@ class ProjectionHead(keras.layers.Layer):
         config.update(
             hidden_dims=list(self.hidden_dims), output_dim=self.output_dim, use_bn=self.use_bn,
             last_bn=self.last_bn, last_bn_affine=self.last_bn_affine,
-            activation=self.activation, synchronized_bn=self.synchronized_bn,
+            activation=self.activation, synchronized_bn=self.synchronized_bn, output_bias=self.output_bias,
         )
         return config
 
@@ -102,10 +110,10 @@ class PredictionHead(ProjectionHead):
     """
 
     def __init__(self, hidden_dim=4096, output_dim=256, use_bn=True, last_bn=False,
-                 last_bn_affine=True, activation="relu", synchronized_bn=False, **kwargs):
+                 last_bn_affine=True, activation="relu", synchronized_bn=False, output_bias=None, **kwargs):
         super().__init__(hidden_dims=(hidden_dim,), output_dim=output_dim, use_bn=use_bn,
                          last_bn=last_bn, last_bn_affine=last_bn_affine, activation=activation,
-                         synchronized_bn=synchronized_bn, **kwargs)
+                         synchronized_bn=synchronized_bn, output_bias=output_bias, **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -118,11 +126,11 @@ class Prototypes(keras.layers.Layer):
     """SwAV prototypes: scores = l2_normalize(z) @ W with unit-norm columns of W.
 
     W has shape (D, num_prototypes) and no bias. Its columns start at unit norm;
-    gradient steps move them off the sphere, so the SwAV model calls
-    `normalize()` every step (before the forward pass) to project them back.
+    gradient steps move them off the sphere, so the SwAV model re-normalises
+    them after every optimizer step (main_swav.py does it before every forward
+    pass: the same values reach each forward pass).
 
-    Call: z (B, D) -> scores (B, num_prototypes), cosine similarities in [-1, 1]
-    right after `normalize()`.
+    Call: z (B, D) -> scores (B, num_prototypes), cosine similarities in [-1, 1].
     """
 
     def __init__(self, num_prototypes, **kwargs):

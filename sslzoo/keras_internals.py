@@ -15,6 +15,14 @@ fails first.
   default strategy and cannot tell "none".
 - `tf_variable(variable)`: the `tf.Variable` behind a Keras variable
   (`KerasVariable._value` marks one); `strategy.extended.update` needs it.
+- `exclude_from_weight_decay(optimizer, variables)` / `decays(optimizer, variable)`:
+  `Optimizer._exclude_from_weight_decay(_pattern)` and `_use_weight_decay`. The
+  public `exclude_from_weight_decay` replaces earlier exclusions instead of adding
+  to them, and nothing public tells whether a variable is decayed; CLIP keeps its
+  logit scale out of (decoupled) weight decay with these.
+- `set_initial_epoch(model, epoch)`: `Model._initial_epoch`, which `fit` reads
+  (over its `initial_epoch` argument) to start a resumed run; Keras' own
+  `BackupAndRestore` sets it the same way. `sslzoo.backup` resumes with it.
 - `SSLModel._maybe_symbolic_build` overrides a private Trainer hook (keras issue
   20585): Keras' version reduces a PerReplica batch, which fails under
   MultiWorkerMirroredStrategy. It lives in models/base.py, as it must.
@@ -40,3 +48,25 @@ def assigned_strategy(model):
 def tf_variable(variable):
     """The `tf.Variable` behind a Keras 3 variable (a tf.Variable passes through)."""
     return getattr(variable, "value", variable) if hasattr(variable, "_value") else variable
+
+
+def set_initial_epoch(model, epoch):
+    """Makes the next `model.fit` start at `epoch` (0-based), as a restored backup requires."""
+    model._initial_epoch = int(epoch)
+
+
+def exclude_from_weight_decay(optimizer, variables):
+    """Adds `variables` to `optimizer`'s weight-decay exclusions, keeping those set before.
+
+    Like `Optimizer.exclude_from_weight_decay`, only before the optimizer is built.
+    """
+    previous = set(getattr(optimizer, "_exclude_from_weight_decay", ()))
+    pattern = getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
+    optimizer.exclude_from_weight_decay(var_list=list(variables))
+    optimizer._exclude_from_weight_decay |= previous
+    optimizer._exclude_from_weight_decay_pattern = pattern
+
+
+def decays(optimizer, variable):
+    """True if `optimizer` applies its (decoupled) weight decay to `variable`."""
+    return getattr(optimizer, "weight_decay", None) is not None and bool(optimizer._use_weight_decay(variable))

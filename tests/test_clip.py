@@ -92,6 +92,27 @@ def test_log_scale_is_clamped_after_steps_that_overshoot(tokenizer, batch, start
     assert float(model.scale) <= 100.0 + 1e-4
 
 
+@pytest.mark.parametrize("loss_scaled", [False, True])
+def test_weight_decay_leaves_the_logit_scale_alone(tokenizer, batch, loss_scaled):
+    import keras
+    import tensorflow as tf
+
+    from sslzoo import keras_internals
+
+    model = make_clip(tokenizer)
+    optimizer = keras.optimizers.AdamW(0.0, weight_decay=0.5)  # learning rate 0: only decay could move it
+    optimizer.exclude_from_weight_decay(var_names=["bias"])  # an exclusion set before compile is kept
+    model.compile(optimizer=keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaled else optimizer)
+    before = float(model.log_scale)
+    model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    assert float(model.log_scale) == before
+    assert not keras_internals.decays(optimizer, model.log_scale)
+    assert keras_internals.decays(optimizer, model.image_projection.kernel)
+    assert not any(keras_internals.decays(optimizer, v) for v in model.trainable_variables if "bias" in v.name)
+    with pytest.raises(ValueError, match="already built"):
+        make_clip(tokenizer).compile(optimizer=optimizer)
+
+
 def test_one_step_changes_both_towers(tokenizer, batch):
     import keras
     import tensorflow as tf

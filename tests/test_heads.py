@@ -61,6 +61,23 @@ def test_last_bn_without_affine_standardises_each_output_dim():
     assert head.output_dense.bias is None
 
 
+@pytest.mark.parametrize("output_bias, last_bn, has_bias", [(None, False, True), (None, True, False),
+                                                              (False, False, False), (True, True, True)])
+def test_output_bias_defaults_to_no_bias_before_a_last_bn(output_bias, last_bn, has_bias):
+    head = ProjectionHead(hidden_dims=(8,), output_dim=4, last_bn=last_bn, output_bias=output_bias)
+    head.build((None, 5))
+    assert (head.output_dense.bias is not None) == has_bias
+    assert ProjectionHead.from_config(head.get_config()).output_bias == output_bias
+
+
+def test_prediction_head_without_any_bias_as_moco_v3():
+    # moco-v3 builder.py _build_mlp: every nn.Linear(..., bias=False), the predictor without a last BN.
+    head = PredictionHead(hidden_dim=12, output_dim=6, output_bias=False)
+    head.build((None, 6))
+    assert head.hidden_layers[0][0].bias is None and head.output_dense.bias is None and head.output_bn is None
+    assert PredictionHead.from_config(head.get_config()).get_config() == head.get_config()
+
+
 def test_last_bn_with_affine_learns_gamma_beta():
     head = ProjectionHead(hidden_dims=(16,), output_dim=8, last_bn=True)
     head(_inputs(4, 10))

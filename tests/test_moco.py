@@ -94,15 +94,18 @@ def test_symmetric_v2_enqueues_both_directions_keys(views):
 
     model = models.MoCoV2(harness.tiny_encoder(), projector=heads.ProjectionHead((16,), 8), queue_size=64,
                           symmetric=True)
-    # The step's keys: the key branch (weights before the momentum update) on both views
-    # as one batch of 32, so batch norm sees the same statistics as in the step.
-    keys = model.key_projector(model.key_encoder(tf.concat(views, 0), training=True), training=True)
-    k_1, k_2 = tf.split(keys, 2)
+    # The step's keys: the key branch (weights before the momentum update) on each view's
+    # batch of 16 on its own, so batch norm sees the same statistics as in the step.
+    k_1, k_2 = (model.key_projector(model.key_encoder(v, training=True), training=True) for v in views)
+    both = model.key_projector(model.key_encoder(tf.concat(views, 0), training=True), training=True)
     one_step(model, views)
-    assert int(np.asarray(model.queue_pointer)) == 32  # 2 x 16 keys
-    expected = tf.math.l2_normalize(tf.concat([k_2, k_1], 0), axis=1).numpy()
+    assert int(np.asarray(model.queue_pointer)) == 32  # 2 x 16 keys, enqueued once
+    # The official demo's order: torch.cat([k1, k2]).
+    expected = tf.math.l2_normalize(tf.concat([k_1, k_2], 0), axis=1).numpy()
     # Eager here vs the traced step: float32 kernels may sum in another order (as in the test above).
     np.testing.assert_allclose(np.asarray(model.queue)[:32], expected, rtol=1e-4, atol=1e-5)
+    # Per-view statistics: the keys of both views as one batch of 32 (the old behaviour) differ.
+    assert np.max(np.abs(tf.math.l2_normalize(both, axis=1).numpy() - expected)) > 1e-3
 
 
 def test_key_encoder_normalises_with_batch_statistics(views):

@@ -210,6 +210,36 @@ def test_warmup_cosine_landmarks_and_config():
                                [numpy_warmup_cosine(s, 1.0, 4, 0, 0.0) for s in range(5)], atol=1e-7)
 
 
+def test_warmup_cosine_end_fraction_of_the_peak():
+    # Barlow Twins main.py: end_lr = base_lr * 0.001 (times the per-group rate).
+    schedule = WarmupCosine(0.4, total_steps=100, warmup_steps=10, end_fraction=1e-3)
+    # Python float64 product 0.4 x 1e-3 against the literal 4e-4: equal to 1 ulp -> rtol 1e-15.
+    assert schedule.end_learning_rate == pytest.approx(4e-4, rel=1e-15)
+    # float32 schedule values: a few eps32 -> rtol 1e-6 (as the formula test above).
+    np.testing.assert_allclose(float(schedule(100)), 4e-4, rtol=1e-6)
+    np.testing.assert_allclose(float(schedule(55)), numpy_warmup_cosine(55, 0.4, 100, 10, 4e-4), rtol=1e-6)
+    restored = WarmupCosine.from_config(schedule.get_config())
+    assert restored.end_learning_rate == schedule.end_learning_rate
+
+
+def test_slot_variables_are_the_optimizer_state_of_one_variable():
+    a = keras.Variable(np.ones((2, 3), np.float32), name="a")
+    b = keras.Variable(np.ones((3,), np.float32), name="b")
+    adam = keras.optimizers.AdamW(0.1)
+    adam.build([a, b])
+    slots = optimizers.slot_variables(adam, a, [a, b])
+    assert len(slots) == 2 and all(tuple(s.shape) == (2, 3) for s in slots)  # first and second moments
+    plain = keras.optimizers.SGD(0.1)
+    plain.build([a, b])
+    assert optimizers.slot_variables(plain, a, [a, b]) == []  # SGD without momentum keeps no state
+    sgd = keras.optimizers.SGD(0.1, momentum=0.9)
+    sgd.build([a, b])
+    assert [tuple(s.shape) for s in optimizers.slot_variables(sgd, b, [a, b])] == [(3,)]
+    clash = keras.Variable(np.ones((1,), np.float32), name="a_x")  # its slots would start with "a_"
+    with pytest.raises(ValueError, match="Cannot tell the optimizer slots"):
+        optimizers.slot_variables(sgd, a, [a, clash])
+
+
 def test_scaled_learning_rate_simclr_published_values():
     # SimCLR (Chen et al. 2020): LARS lr 4.8 = 0.3 x BatchSize / 256 at batch 4096,
     # and 0.075 x sqrt(BatchSize) in its square-root variant.
@@ -241,6 +271,8 @@ def test_get_builds_each_optimizer(name, cls):
         (lambda: WarmupCosine(1.0, total_steps=10, warmup_steps=11), r"warmup_steps.*11"),
         (lambda: WarmupCosine(1.0, total_steps=0, warmup_steps=0), r"total_steps.*0"),
         (lambda: WarmupCosine(-1.0, total_steps=10, warmup_steps=1), r"peak_learning_rate.*-1.0"),
+        (lambda: WarmupCosine(1.0, total_steps=10, warmup_steps=1, end_fraction=2.0), r"end_fraction.*2.0"),
+        (lambda: WarmupCosine(1.0, 10, 1, end_learning_rate=0.1, end_fraction=0.1), r"not both"),
         (lambda: scaled_learning_rate(0.1, 256, "log"), r"scaling.*linear.*sqrt.*log"),
         (lambda: scaled_learning_rate(0.1, 0), r"batch_size.*0"),
     ],

@@ -70,7 +70,11 @@ def resnet(depth, input_shape=(224, 224, 3), stem="imagenet", width=1.0,
       synchronized_bn: use cross-replica BatchNormalization (global-batch statistics).
       normalize: first layer subtracts the ImageNet mean and divides by its std.
       zero_init_residual: start the last BN gamma of each block at 0 (each block
-        begins as the identity), as in SimCLR and MoCo.
+        begins as the identity), as SimCLR (tf2/resnet.py: `init_zero=True`),
+        MoCo v3 (main_moco.py: `zero_init_residual=True`) and Barlow Twins
+        (main.py: `resnet50(zero_init_residual=True)`) do. MoCo v1/v2
+        (torchvision's default) and SwAV (src/resnet50.py's default) start it at
+        1: pass False to match them.
       name: model name; default "resnet{depth}".
 
     Returns:

@@ -17,14 +17,21 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
     Steps past `total_steps` stay at `end_learning_rate`.
 
+    Recipes state the end value absolutely or as a fraction of the peak:
+    Barlow Twins' main.py ends at `base_lr * 0.001` (`end_fraction=1e-3`), SwAV's
+    scripts/swav_800ep_pretrain.sh at `--final_lr 0.0048` with `--base_lr 4.8`
+    (also `end_fraction=1e-3`); SimCLR and MoCo v2/v3 decay to 0 (the default).
+
     Args:
       peak_learning_rate: value reached at the end of warmup (>= 0).
       total_steps: length of the whole schedule (> 0).
       warmup_steps: 0 <= warmup_steps <= total_steps.
       end_learning_rate: final value (>= 0).
+      end_fraction: the final value as a fraction of the peak, in [0, 1]; replaces
+        `end_learning_rate` (give one or the other).
     """
 
-    def __init__(self, peak_learning_rate, total_steps, warmup_steps, end_learning_rate=0.0):
+    def __init__(self, peak_learning_rate, total_steps, warmup_steps, end_learning_rate=0.0, end_fraction=None):
         if peak_learning_rate < 0:
             raise ValueError(f"`peak_learning_rate` must be >= 0; received {peak_learning_rate!r}")
         if not isinstance(total_steps, int) or total_steps <= 0:
@@ -35,6 +42,13 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
                 f"received warmup_steps={warmup_steps!r}")
         if end_learning_rate < 0:
             raise ValueError(f"`end_learning_rate` must be >= 0; received {end_learning_rate!r}")
+        if end_fraction is not None:
+            if not 0.0 <= end_fraction <= 1.0:
+                raise ValueError(f"`end_fraction` must be in [0, 1]; received end_fraction={end_fraction!r}")
+            if end_learning_rate:
+                raise ValueError("Give `end_learning_rate` or `end_fraction`, not both; received "
+                                 f"end_learning_rate={end_learning_rate!r}, end_fraction={end_fraction!r}")
+            end_learning_rate = float(peak_learning_rate) * float(end_fraction)
         self.peak_learning_rate = float(peak_learning_rate)
         self.total_steps = total_steps
         self.warmup_steps = warmup_steps
