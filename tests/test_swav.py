@@ -53,11 +53,31 @@ def test_queue_fills_with_projections_and_is_then_used(digits):
     assert np.all(queue[:, 16:] == 0)
     model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, verbose=0)
     assert int(np.asarray(model.queue_rows)) == 32
-    # With a full queue the loss differs from the queue-less loss of the same batch.
+    # With a full queue, each global crop's codes are the last B rows of Sinkhorn over
+    # [queue scores; batch scores] (main_swav.py: torch.cat((queue @ prototypes.T, out)), [-bs:]).
     with_queue = float(model.compute_objective(batch, training=False)[0])
+    z = [np.asarray(p, np.float64) for p in model._projections(list(batch), training=False)]
+    w = np.asarray(model.prototypes.kernel, np.float64)
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+    scores = [unit(p) @ w for p in z]
+    queue = np.asarray(model.queue, np.float64)
+
+    def log_softmax(x):
+        return x - np.log(np.exp(x - x.max(1, keepdims=True)).sum(1, keepdims=True)) - x.max(1, keepdims=True)
+
+    terms = []
+    for s in range(2):
+        codes = np_sinkhorn(np.concatenate([unit(queue[s]) @ w, scores[s]]), model.epsilon, 3)[-len(z[s]):]
+        terms.append(np.mean([-np.mean(np.sum(codes * log_softmax(scores[v] / model.temperature), 1))
+                              for v in range(len(scores)) if v != s]))
+    # float32 model vs float64 numpy on the model's own projections: exp(score / 0.05) turns a
+    # score's eps32 rounding into 20 x eps32 ~ 2.4e-6 relative in the codes (measured 7.6e-8 on
+    # the loss); codes from the wrong rows or an unnormalised queue move it far more -> rtol 1e-5.
+    np.testing.assert_allclose(with_queue, np.mean(terms), rtol=1e-5)
     plain = models.SwAV.from_config({**model.get_config(), "queue_length": 0})
     plain.set_weights([w for w, v in zip(model.get_weights(), model.weights) if "queue" not in v.path])
-    assert abs(with_queue - float(plain.compute_objective(batch, training=False)[0])) > 1e-4
+    # ... and the queue matters: the queue-less loss is 1e-4 (relative) or more away.
+    assert abs(with_queue - float(plain.compute_objective(batch, training=False)[0])) > 1e-4 * abs(with_queue)
 
 
 def test_local_crops_smaller_than_the_encoder_input(digits, tmp_path):
