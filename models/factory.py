@@ -1,20 +1,60 @@
-"""Turns a preset (`sslzoo.models.presets`) into an encoder, objective, augmentation and optimizer."""
+"""Turns a recipe (`sslzoo.models.presets`, a `sslzoo.models.recipe.Recipe`) into an encoder,
+objective, augmentation and optimizer.
+
+Every function takes a `Recipe` or a plain dict with the same keys (a preset
+dict written before recipes were typed, or `dict(recipe, ...)`).
+"""
 import copy
 
 from sslzoo import augment, backbones, heads, optimizers
 from sslzoo.models import registry
 from sslzoo.models.base import MomentumSSLModel
+from sslzoo.models.recipe import Optimizer, Schedule
 
-# Augmentation recipes by name: keyword arguments of SimCLRAugment / MultiCrop.
+# Augmentation recipes by name: keyword arguments of SimCLRAugment / MultiCrop (their
+# defaults fill the rest: aspect ratio (3/4, 4/3), flip 0.5, jitter p 0.8, greyscale 0.2,
+# blur sigma (0.1, 2.0)). Colour jitter is one strength s: brightness, contrast and
+# saturation 0.8 s, hue 0.2 s; (0.4, 0.4, 0.2, 0.1) (BYOL, Barlow Twins, MoCo v3,
+# solo-learn's asymmetric.yaml) has no s: those recipes take s = 0.5, saturation 0.4.
 AUGMENT_RECIPES = {
     "digits": augment.DIGITS_RECIPE,
-    "cifar": {"crop_area": (0.08, 1.0), "jitter_strength": 0.5, "blur_prob": 0.0},
+    # SimCLR (Chen et al. 2020, appendix A; google-research/simclr data_util.py): jitter s = 1, blur 0.5.
     "imagenet": {"crop_area": (0.08, 1.0), "jitter_strength": 1.0, "blur_prob": 0.5},
+    # MoCo v2 "aug+" (facebookresearch/moco main_moco.py, `args.aug_plus`): crop (0.2, 1),
+    # ColorJitter(0.4, 0.4, 0.4, 0.1) = s 0.5 with p 0.8, greyscale 0.2, blur 0.5. SimSiam's too.
+    "mocov2_aug_plus": {"crop_area": (0.2, 1.0), "jitter_strength": 0.5, "blur_prob": 0.5},
+    # BYOL (Grill et al. 2020, table 6), Barlow Twins main.py `Transform`, VICReg: blur 1.0 / 0.1,
+    # solarize 0 / 0.2 (view 1 / view 2), jitter (0.4, 0.4, 0.2, 0.1) taken as s = 0.5.
+    "byol_imagenet": {"crop_area": (0.08, 1.0), "jitter_strength": 0.5, "blur_prob": (1.0, 0.1),
+                      "solarize_prob": (0.0, 0.2)},
+    # solo-learn scripts/pretrain/cifar/augmentations/*.yaml (32 px crops, (0.08, 1), flip 0.5,
+    # jitter p 0.8, greyscale 0.2):
+    # symmetric.yaml: ColorJitter(0.8, 0.8, 0.8, 0.2) = s 1, blur 0.5.
+    "solo_symmetric": {"crop_area": (0.08, 1.0), "jitter_strength": 1.0, "blur_prob": 0.5},
+    # symmetric_weak.yaml: ColorJitter(0.4, 0.4, 0.4, 0.1) = s 0.5, blur 0.5.
+    "solo_symmetric_weak": {"crop_area": (0.08, 1.0), "jitter_strength": 0.5, "blur_prob": 0.5},
+    # asymmetric.yaml: ColorJitter(0.4, 0.4, 0.2, 0.1) as s 0.5, no blur, solarize 0 / 0.2.
+    "solo_asymmetric": {"crop_area": (0.08, 1.0), "jitter_strength": 0.5, "blur_prob": 0.0,
+                        "solarize_prob": (0.0, 0.2)},
+    # Earlier names, kept for recipes written with them.
+    "cifar": {"crop_area": (0.08, 1.0), "jitter_strength": 0.5, "blur_prob": 0.0},
     "barlow_cifar": {"crop_area": (0.08, 1.0), "jitter_strength": 0.5, "blur_prob": 0.0,
                      "solarize_prob": (0.0, 0.2)},
-    "barlow_imagenet": {"crop_area": (0.08, 1.0), "jitter_strength": 1.0, "blur_prob": (1.0, 0.1),
+    "barlow_imagenet": {"crop_area": (0.08, 1.0), "jitter_strength": 0.5, "blur_prob": (1.0, 0.1),
                         "solarize_prob": (0.0, 0.2)},
 }
+
+
+def _optimizer(preset):
+    """The recipe's `Optimizer` (a dict is checked and converted)."""
+    spec = preset["optimizer"]
+    return spec if isinstance(spec, Optimizer) else Optimizer.from_dict(spec, where="optimizer")
+
+
+def _schedule(preset):
+    """The recipe's `Schedule` (a dict is checked and converted; absent: no warmup, cosine to 0)."""
+    spec = preset.get("schedule") or {}
+    return spec if isinstance(spec, Schedule) else Schedule.from_dict(spec, where="schedule")
 
 
 def build_encoder(preset, synchronized_bn=True):
@@ -54,14 +94,14 @@ def augment_arguments(preset, seed=None):
     (0.05, 0.14) for low = 0.08. `global_area` and `local_area` fields replace these.
     """
     spec = dict(preset["augment"])
-    kind, recipe = spec.pop("kind"), spec.pop("recipe")
-    if recipe not in AUGMENT_RECIPES:
+    kind, recipe = spec.pop("kind"), spec.pop("recipe", None)
+    if recipe is not None and recipe not in AUGMENT_RECIPES:
         raise ValueError(f"Unknown augmentation recipe {recipe!r}; known: {', '.join(sorted(AUGMENT_RECIPES))}")
-    kwargs = {**AUGMENT_RECIPES[recipe], **spec, "seed": seed}  # the preset's own fields win
+    kwargs = {**AUGMENT_RECIPES.get(recipe, {}), **spec, "seed": seed}  # the preset's own fields win
     if kind == "simclr":
         return kind, kwargs
     if kind == "multicrop":
-        crop_area = kwargs.pop("crop_area")
+        crop_area = kwargs.pop("crop_area", (0.08, 1.0))
         kwargs["local_size"] = kwargs.pop("local_size", preset["image_size"])
         for per_view in ("blur_prob", "solarize_prob"):
             value = kwargs.get(per_view)
@@ -84,20 +124,26 @@ def build_augment(preset, seed=None):
 
 def learning_rate(preset, global_batch):
     """The peak learning rate: the preset's base rate scaled by the global batch."""
-    spec = preset["optimizer"]
-    scaling = spec.get("scaling")
-    base = spec["base_learning_rate"]
-    return base if scaling is None else optimizers.scaled_learning_rate(base, global_batch, scaling)
+    return _optimizer(preset).peak_learning_rate(int(global_batch))
+
+
+def schedule_steps(preset, steps_per_epoch):
+    """(total steps, warmup steps) of the recipe's schedule at `steps_per_epoch`."""
+    total = max(1, int(preset["epochs"]) * int(steps_per_epoch))
+    warmup = int(round(_schedule(preset).warmup_epochs * steps_per_epoch))
+    return total, max(0, min(total - 1, warmup))
+
+
+def build_schedule(preset, steps_per_epoch, peak_learning_rate):
+    """The recipe's learning-rate schedule: warmup from 0, half cosine to `end_fraction` x peak."""
+    total, warmup = schedule_steps(preset, steps_per_epoch)
+    end = peak_learning_rate * _schedule(preset).end_fraction
+    return optimizers.WarmupCosine(peak_learning_rate, total_steps=total, warmup_steps=warmup,
+                                   end_learning_rate=end)
 
 
 def build_optimizer(preset, steps_per_epoch, global_batch, peak_learning_rate=None):
     """The preset's optimizer on a warmup + cosine schedule over the preset's epochs."""
-    spec = dict(preset["optimizer"])
-    name = spec.pop("name")
-    spec.pop("base_learning_rate")
-    spec.pop("scaling", None)
+    spec = _optimizer(preset)
     peak = peak_learning_rate if peak_learning_rate is not None else learning_rate(preset, global_batch)
-    total = max(1, preset["epochs"] * steps_per_epoch)
-    warmup = min(total - 1, preset.get("schedule", {}).get("warmup_epochs", 0) * steps_per_epoch)
-    schedule = optimizers.WarmupCosine(peak, total_steps=total, warmup_steps=max(0, warmup))
-    return optimizers.get(name, schedule, **spec)
+    return optimizers.get(spec.name, build_schedule(preset, steps_per_epoch, peak), **spec.arguments())

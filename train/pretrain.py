@@ -59,58 +59,71 @@ def check_flags():
         cli.check_choice("dataset", FLAGS.dataset, ["digits"] + sorted(tfds.list_builders()))
 
 
-def with_objective(preset, name):
-    """`preset` training the registered objective `name` with its default arguments."""
+def with_objective(recipe, name):
+    """`recipe` training the registered objective `name` with its default arguments."""
     from sslzoo import models
 
     cls = models.get(name)
-    preset["objective"], preset["objective_args"] = name, {}
-    if cls.default_augment == "multicrop" and preset["augment"]["kind"] != "multicrop":
-        preset["augment"] = {"kind": "multicrop", "recipe": preset["augment"]["recipe"], "num_local": 2}
-    elif cls.default_augment == "two_views" and preset["augment"]["kind"] != "simclr":
-        preset["augment"] = {"kind": "simclr", "recipe": preset["augment"]["recipe"]}
-    return preset
+    augment = recipe.augment
+    if augment is not None:
+        base = {"recipe": augment["recipe"]} if "recipe" in augment else {}
+        if cls.default_augment == "multicrop" and augment["kind"] != "multicrop":
+            augment = {"kind": "multicrop", **base, "num_local": 2}
+        elif cls.default_augment == "two_views" and augment["kind"] != "simclr":
+            augment = {"kind": "simclr", **base}
+    return recipe.replace(objective=name, objective_args={}, augment=augment)
 
 
-def resolved_recipe(preset, global_batch=None):
-    """The preset with everything derived spelled out: rates after batch scaling, optimizer defaults."""
+def resolved_recipe(recipe, global_batch=None):
+    """The recipe as JSON data with everything derived spelled out: the optimizer's defaults, the
+    rate after batch scaling, the schedule in steps' terms, the augmentation's every argument.
+
+    `Recipe.from_json` reads it back (the derived values are recomputed, not read).
+    """
     from sslzoo import optimizers
     from sslzoo.models import factory
 
-    global_batch = global_batch or int(preset["batch_size"])
-    optimizer = dict(preset["optimizer"])
-    resolved = dict(preset)
-    resolved["optimizer"] = {**optimizers.defaults(optimizer["name"]), **optimizer,
-                             "global_batch": global_batch,
-                             "peak_learning_rate": factory.learning_rate(preset, global_batch)}
-    resolved["schedule"] = {"kind": "linear warmup + cosine", "warmup_epochs": 0,
-                            **preset.get("schedule", {}), "epochs": preset["epochs"]}
-    if preset.get("task", "image") == "image":
-        kind, arguments = factory.augment_arguments(preset)
+    global_batch = global_batch or int(recipe.batch_size)
+    resolved = recipe.to_dict()
+    optimizer = recipe.optimizer
+    accepted = optimizer.accepted_arguments(optimizer.name)
+    fields = set(optimizer.arguments()) | (set(type(optimizer)._field_names()) - {"name", "clipnorm"})
+    defaults = {k: v for k, v in optimizers.defaults(optimizer.name).items()
+                if k in accepted and k in fields and v is not None}
+    resolved["optimizer"] = {**defaults, **optimizer.to_dict(), "global_batch": global_batch,
+                             "peak_learning_rate": factory.learning_rate(recipe, global_batch)}
+    resolved["schedule"] = {**recipe.schedule.to_dict(), "epochs": recipe.epochs}
+    if recipe.task == "image":
+        kind, arguments = factory.augment_arguments(recipe)
         arguments.pop("seed")
-        resolved["augment"] = {"kind": kind, **arguments}
+        recipe_name = {"recipe": recipe.augment["recipe"]} if "recipe" in recipe.augment else {}
+        resolved["augment"] = json.loads(json.dumps({"kind": kind, **recipe_name, **arguments}))
     return resolved
 
 
 def resolve_preset():
+    """The preset `--preset` names with the flags' overrides applied (`Recipe.replace`, checked)."""
     from sslzoo.models import presets
 
-    preset = presets.get(FLAGS.preset)
+    recipe = presets.get(FLAGS.preset)
     if FLAGS.objective is not None:
-        preset = with_objective(preset, FLAGS.objective)
-    for field in ("epochs", "batch_size", "dataset"):
-        value = getattr(FLAGS, field)
-        if value is not None:
-            preset[field] = value
+        recipe = with_objective(recipe, FLAGS.objective)
+    changes = {field: getattr(FLAGS, field) for field in ("epochs", "batch_size", "dataset")
+               if getattr(FLAGS, field) is not None}
     if FLAGS.learning_rate is not None:
-        preset["optimizer"]["base_learning_rate"] = FLAGS.learning_rate
+        changes["optimizer"] = recipe.optimizer.replace(base_learning_rate=FLAGS.learning_rate)
     if FLAGS.override:
         try:
             overrides = json.loads(FLAGS.override)
         except json.JSONDecodeError as error:
             raise app.UsageError(f"--override must be a JSON object: {error}") from None
-        preset = presets.get(preset["name"], **{**{k: v for k, v in preset.items() if k != "name"}, **overrides})
-    return preset
+        if not isinstance(overrides, dict):
+            raise app.UsageError(f"--override must be a JSON object, got {FLAGS.override!r}")
+        changes.update(overrides)
+    try:
+        return recipe.replace(**changes)
+    except presets.RecipeError as error:
+        raise app.UsageError(f"--preset={FLAGS.preset} overrides: {error}") from None
 
 
 def train_callbacks(model_dir, task_callbacks):
@@ -204,7 +217,7 @@ def main(argv):
         "train_seconds": round(train_seconds, 2),
         "images_per_second": round(throughput.images_per_second(built["global_batch"]), 2),
         "final_loss": history["loss"][-1] if history.get("loss") else None,
-        "preset_config": preset,
+        "preset_config": preset.to_dict(),
     }
     report.update(task.evaluate(model, built, model_dir))
     plots.plot_loss(history, os.path.join(model_dir, "loss.png"))

@@ -9,17 +9,19 @@ import keras
 
 from sslzoo.optimizers.lars import DEFAULT_EXCLUDE_PATTERNS, LARS
 from sslzoo.optimizers.schedules import WarmupCosine, scaled_learning_rate
+from sslzoo.optimizers.sgd import SGDL2
 
 OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
     "adam": keras.optimizers.Adam,
     "adamw": keras.optimizers.AdamW,
     "lars": LARS,
+    "sgd_l2": SGDL2,  # PyTorch's SGD: weight decay added to the gradient
 }
 
 
 def get(name, learning_rate, **kwargs):
-    """Builds optimizer `name` ("sgd", "adam", "adamw", "lars") with `learning_rate`
+    """Builds optimizer `name` ("sgd", "sgd_l2", "adam", "adamw", "lars") with `learning_rate`
     (a float or a `LearningRateSchedule`) and its keyword arguments."""
     if name not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer name={name!r}; known names: {sorted(OPTIMIZERS)}")
@@ -67,5 +69,5 @@ def slot_variables(optimizer, variable, trained_variables=()):
     return [v for v in optimizer.variables if v.name.startswith(prefix)]
 
 
-__all__ = ["DEFAULT_EXCLUDE_PATTERNS", "LARS", "OPTIMIZERS", "WarmupCosine", "defaults", "get",
+__all__ = ["DEFAULT_EXCLUDE_PATTERNS", "LARS", "OPTIMIZERS", "SGDL2", "WarmupCosine", "defaults", "get",
            "scaled_learning_rate", "slot_variables"]

@@ -9,9 +9,16 @@ weight decay wd and trust coefficient eta:
     w     = w - v                    (nesterov: w = w - (m * v + lr * trust * d))
 
 Excluded variables skip both the decay and the trust ratio (wd = 0, trust = 1),
-so they follow plain SGD with momentum. The default rule excludes every
-variable of rank <= 1 (biases, BatchNorm/LayerNorm gamma and beta) and every
-variable whose path contains "bias", "gamma" or "beta".
+so they follow plain SGD with momentum, at `excluded_learning_rate_factor * lr`
+(Barlow Twins' main.py: 0.0048 / 0.2 for biases and batch-norm parameters).
+The default rule excludes every variable of rank <= 1 (biases, BatchNorm/LayerNorm
+gamma and beta) and every variable whose path contains "bias", "gamma" or "beta".
+
+With `clip_lr` (solo-learn's LARS, `clip_lr: True` in its CIFAR configs; NVIDIA
+apex LARC's `clip=True`) an adapted variable steps at `lr * min(trust / lr, 1)`
+= `min(trust, lr)` instead of `lr * trust`: the layer-wise rate never exceeds
+the global one. (solo-learn's trust ratio divides by ||g|| + wd ||w||, not by
+||g + wd w|| as here and in SimCLR's code.)
 """
 import keras
 from keras import ops
@@ -33,11 +40,16 @@ class LARS(keras.optimizers.Optimizer):
         path contains any of them. A callable `f(variable) -> bool`: excluded
         exactly when it returns True (it replaces the whole rule).
       nesterov: Nesterov momentum.
+      clip_lr: adapted variables step at `min(trust, lr)` instead of `lr * trust`
+        (solo-learn / apex LARC clipping; `trust` is eta ||w|| / ||d||).
+      excluded_learning_rate_factor: excluded variables step at this factor times
+        the learning rate (1: the same rate).
       **kwargs: base `keras.optimizers.Optimizer` arguments (name, clipnorm, ...).
     """
 
     def __init__(self, learning_rate=0.1, momentum=0.9, weight_decay=1e-6, eta=0.001,
-                 exclude_from_adaptation=None, nesterov=False, name="lars", **kwargs):
+                 exclude_from_adaptation=None, nesterov=False, clip_lr=False, excluded_learning_rate_factor=1.0,
+                 name="lars", **kwargs):
         # The base class' decoupled decay stays off: LARS couples decay into d above.
         super().__init__(learning_rate=learning_rate, weight_decay=None, name=name, **kwargs)
         if not 0.0 <= momentum < 1.0:
@@ -58,6 +70,11 @@ class LARS(keras.optimizers.Optimizer):
         self.eta = float(eta)
         self.exclude_from_adaptation = exclude_from_adaptation
         self.nesterov = bool(nesterov)
+        if not excluded_learning_rate_factor >= 0:
+            raise ValueError("`excluded_learning_rate_factor` must be >= 0; received "
+                             f"excluded_learning_rate_factor={excluded_learning_rate_factor!r}")
+        self.clip_lr = bool(clip_lr)
+        self.excluded_learning_rate_factor = float(excluded_learning_rate_factor)
 
     def is_excluded(self, variable):
         """True if `variable` (a Keras Variable) skips weight decay and trust ratio."""
@@ -84,14 +101,16 @@ class LARS(keras.optimizers.Optimizer):
         velocity = self.velocities[index]
         momentum = ops.cast(self.momentum, dtype)
         if self._excluded[index]:
-            scaled_lr = lr
+            scaled_lr = lr * ops.cast(self.excluded_learning_rate_factor, dtype)
         else:
             gradient = gradient + ops.cast(self.lars_weight_decay, dtype) * variable
             w_norm = ops.sqrt(ops.sum(ops.square(variable)))
             d_norm = ops.sqrt(ops.sum(ops.square(gradient)))
             usable = ops.logical_and(w_norm > 0, d_norm > 0)
             trust = ops.where(usable, self.eta * w_norm / ops.where(usable, d_norm, 1.0), 1.0)
-            scaled_lr = lr * ops.cast(trust, dtype)
+            trust = ops.cast(trust, dtype)
+            # clip_lr: solo-learn's lars_lr = min(trust / lr, 1), then the step lr * lars_lr * d.
+            scaled_lr = ops.minimum(trust, lr) if self.clip_lr else lr * trust
         self.assign(velocity, momentum * velocity + scaled_lr * gradient)
         if self.nesterov:
             self.assign_sub(variable, momentum * velocity + scaled_lr * gradient)
@@ -107,7 +126,8 @@ class LARS(keras.optimizers.Optimizer):
             rule = list(rule)
         config.update(
             momentum=self.momentum, weight_decay=self.lars_weight_decay, eta=self.eta,
-            exclude_from_adaptation=rule, nesterov=self.nesterov,
+            exclude_from_adaptation=rule, nesterov=self.nesterov, clip_lr=self.clip_lr,
+            excluded_learning_rate_factor=self.excluded_learning_rate_factor,
         )
         return config
 
