@@ -11,7 +11,8 @@ reads those variables, gradients flow to them and any Keras optimizer updates th
 import re
 
 import keras
-import tensorflow as tf
+
+from sslzoo.export.saved_model import load_saved_model
 
 
 def _keras_name(tf_name):
@@ -40,7 +41,7 @@ class RestoredEncoder(keras.layers.Layer):
         super().__init__(**kwargs)  # trainable until the variables exist, see below
         self.export_path = str(path)
         self.modality = modality
-        self._root = tf.saved_model.load(self.export_path)  # keeps every restored object alive
+        self._root = load_saved_model(self.export_path)  # keeps every restored object alive
         restored = _select_modality(self._root, self.export_path, modality)
         missing = [
             name for name in ("__call__", "variables", "trainable_variables")

@@ -150,7 +150,8 @@ def _exported_weights(model, adapters):
 
 
 USAGE = {
-    "saved_model": ('serve = tf.saved_model.load(path).signatures["serving_default"]\n'
+    "saved_model": ("import tensorflow_text  # registers the tokenizer ops a text signature uses\n"
+                    'serve = tf.saved_model.load(path).signatures["serving_default"]\n'
                     'outputs = serve(images=uint8_images)  # {"embedding": ..., ...}'),
     "hub": ("module = hub.load(path)  # or hub.KerasLayer(path, trainable=True) in tf_keras\n"
             "encoder = sslzoo.export.load_encoder(path, trainable=True)  # Keras 3"),

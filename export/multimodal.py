@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from sslzoo.export.adapters import adapter_for
+from sslzoo.export.saved_model import load_saved_model
 from sslzoo.export.serving import _regularization_losses, _tf_variables, modality_signature, untracked_captures
 
 MODALITY_ORDER = ("image", "video", "audio", "text")
@@ -219,7 +220,7 @@ class MultimodalEncoder:
 
     def __init__(self, path):
         self.path = str(path)
-        self._loaded = tf.saved_model.load(self.path)  # keeps the variables alive
+        self._loaded = load_saved_model(self.path)  # keeps the variables alive
         signatures = self._loaded.signatures
         self._functions, self._renames = {}, {}
         for modality in MODALITY_ORDER:

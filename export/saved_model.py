@@ -4,6 +4,19 @@ import tensorflow as tf
 from sslzoo.export.serving import ServingModule
 
 
+def load_saved_model(path):
+    """`tf.saved_model.load(path)` with the custom ops an sslzoo export may hold registered first.
+
+    A text signature tokenises inside the graph with tensorflow-text's ops
+    (`FastBertNormalize`, `FastWordpieceTokenizeWithOffsets`, ...), which TensorFlow only
+    knows once `tensorflow_text` is imported; a fresh process that loads the export
+    without it fails with "Op type not registered".
+    """
+    import tensorflow_text  # noqa: F401  (registers its ops with TensorFlow)
+
+    return tf.saved_model.load(str(path))
+
+
 def write_module(module, path):
     """Saves a `ServingModule` (or subclass) with its signatures to the folder `path`."""
     tf.saved_model.save(module, path, signatures=module.signatures)

@@ -343,3 +343,20 @@ def test_sslzoo_clip_export_is_indexed_and_queried_like_model_embed(tmp_path):
     cosine = (image_emb / np.linalg.norm(image_emb, axis=1, keepdims=True)) @ (
         text_emb[0] / np.linalg.norm(text_emb[0]))
     np.testing.assert_allclose([h["score"] for h in hits], cosine, atol=1e-4)
+
+    # The command in a fresh interpreter that imports nothing else first: the text signature's
+    # tokenizer ops (tensorflow-text) must be registered by the loader itself.
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "sslzoo.train.index"]
+    built = subprocess.run(command + ["build", f"--encoder={path}", f"--media={media}", f"--index={tmp_path / 'idx'}",
+                                      "--backend=numpy"], capture_output=True, text=True, env=env, timeout=180)
+    assert built.returncode == 0, built.stderr[-3000:]
+    queried = subprocess.run(command + ["query", f"--index={tmp_path / 'idx'}", f"--text={query}", "-k", "20",
+                                        "--json"], capture_output=True, text=True, env=env, timeout=180)
+    assert queried.returncode == 0, queried.stderr[-3000:]
+    # Same export, same vectors, another process: only graph execution order differs (float32 ~1e-6).
+    np.testing.assert_allclose(sorted(h["score"] for h in json.loads(queried.stdout)),
+                               sorted(h["score"] for h in hits), atol=1e-4)

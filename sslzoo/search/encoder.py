@@ -95,11 +95,11 @@ class Encoder:
     """
 
     def __init__(self, path):
-        import tensorflow as tf
+        from sslzoo.export.saved_model import load_saved_model
 
         self.path = os.path.abspath(os.fspath(path))
         self.fingerprint = fingerprint(self.path)
-        loaded = tf.saved_model.load(self.path)
+        loaded = load_saved_model(self.path)
         self._loaded = loaded  # keeps the variables alive
         signatures = loaded.signatures
         self._signatures = {m: _Signature(signatures[m], m) for m in MODALITIES if m in signatures}
