@@ -359,13 +359,15 @@ _DEFINITIONS = {
     ),
     "vicreg_imagenet": _recipe(
         _IMAGENET_COMMON, objective="vicreg", batch_size=2048, epochs=1000,
+        schedule={"warmup_epochs": 10, "end_fraction": 0.001},  # adjust_learning_rate: end_lr = base_lr * 0.001
         augment={"kind": "simclr", "recipe": "byol_imagenet"},
         objective_args={"invariance": 25.0, "variance": 25.0, "covariance": 1.0,
                         "expander": {"hidden_dims": [8192, 8192], "output_dim": 8192}},
         optimizer={"name": "lars", "base_learning_rate": 0.2, "scaling": "linear", "momentum": 0.9,
                    "weight_decay": 1e-6, "eta": 0.001},
         source="facebookresearch/vicreg main_vicreg.py (--mlp 8192-8192-8192 --base-lr 0.2 --wd 1e-6, "
-               "1000 epochs, batch 2048)",
+               "1000 epochs, batch 2048; adjust_learning_rate: 10 warmup epochs, cosine to 0.001 x base) and "
+               "augmentations.py TrainTransform (blur 1.0 / 0.1, solarize 0 / 0.2)",
     ),
     "dino_imagenet": _recipe(
         _IMAGENET_COMMON, objective="dino", batch_size=1024, epochs=100,

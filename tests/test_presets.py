@@ -422,8 +422,12 @@ def test_simsiam_imagenet_matches_main_simsiam():
 
 def test_vicreg_imagenet_matches_main_vicreg():
     # facebookresearch/vicreg main_vicreg.py / README: --mlp 8192-8192-8192 --base-lr 0.2 --wd 1e-6, --epochs 1000,
-    # --batch-size 2048, --sim-coeff 25 --std-coeff 25 --cov-coeff 1; LARS (eta 0.001, bias and norm excluded).
+    # --batch-size 2048, --sim-coeff 25 --std-coeff 25 --cov-coeff 1; LARS (eta 0.001, bias and norm excluded);
+    # adjust_learning_rate: warmup 10 epochs, end_lr = base_lr * 0.001; augmentations.py TrainTransform:
+    # GaussianBlur p 1.0 / 0.1, Solarization p 0.0 / 0.2.
     expect("vicreg_imagenet", {**IMAGENET_COMMON, "objective": "vicreg", "batch_size": 2048, "epochs": 1000,
+                               "schedule.warmup_epochs": 10.0, "schedule.end_fraction": 0.001,
+                               "augment:blur_prob": [1.0, 0.1], "augment:solarize_prob": [0.0, 0.2],
                                "optimizer.name": "lars", "lr@2048": 0.2 * 8, "optimizer.weight_decay": 1e-6,
                                "optimizer.eta": 0.001, "objective_args.invariance": 25.0,
                                "objective_args.variance": 25.0, "objective_args.covariance": 1.0,
