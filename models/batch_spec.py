@@ -106,3 +106,8 @@ def check_batch(objective, spec, batch):
     if not _matches(spec, batch):
         raise ValueError(f"{objective}: the batch does not match its batch_spec. Expected "
                          f"{describe(spec)}; received {describe_batch(batch)}.")
+    shapes = [tf.TensorShape(leaf.shape) for leaf in tf.nest.flatten(batch)]
+    sizes = {int(shape[0]) for shape in shapes if shape.rank and shape[0] is not None}
+    if len(sizes) > 1:
+        raise ValueError(f"{objective}: every tensor of the batch must have the same batch size (axis 0), "
+                         f"got sizes {sorted(sizes)}; received {describe_batch(batch)}.")

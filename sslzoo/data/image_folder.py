@@ -3,6 +3,8 @@ import os
 
 import tensorflow as tf
 
+from sslzoo.data.image_bytes import whole_png_or_jpeg
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
@@ -29,7 +31,8 @@ def _list_files(path):
 def image_folder(path, image_size=None, channels=3):
     """Reads root/<class_name>/<image> files into a tf.data pipeline.
 
-    Labels are the positions of the class folders in sorted order.
+    Labels are the positions of the class folders in sorted order. A file that is not a
+    whole PNG or JPEG fails when read, with an error naming it.
 
     Args:
       path: root directory with one subfolder per class.
@@ -45,7 +48,11 @@ def image_folder(path, image_size=None, channels=3):
     files, labels, class_names = _list_files(path)
 
     def read(file, label):
-        image = tf.io.decode_image(tf.io.read_file(file), channels=channels, expand_animations=False)
+        data = tf.io.read_file(file)
+        check = tf.debugging.Assert(whole_png_or_jpeg(data), [
+            "image file", file, "is not a whole PNG or JPEG (truncated, empty or another format)"])
+        with tf.control_dependencies([check]):
+            image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         if image_size is not None:
             size = (int(image_size), int(image_size))
             image = tf.image.resize(image, size, method="bilinear", antialias=True)

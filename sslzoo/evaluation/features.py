@@ -30,6 +30,8 @@ def extract_features(encoder, images, batch_size=256):
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"`images` must be (N, H, W, C), got shape {images.shape}")
+    if len(images) == 0:
+        raise ValueError(f"`images` must hold at least one image, got shape {images.shape}")
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = eval_images(images[start:start + batch_size], size)
@@ -63,12 +65,32 @@ def standardize(train_features, *others, eps=1e-6):
     return [(x - mean) / std for x in (train_features, *others)]
 
 
-def check_labels(labels, count, name):
-    """labels -> int64 (count,), or ValueError naming the argument."""
+def check_labels(labels, count, name, num_classes=None):
+    """labels -> int64 (count,), or ValueError naming the argument.
+
+    With `num_classes`, every label must lie in [0, num_classes): a label outside
+    would silently vote for no class (kNN) or index another class (scores[-1]).
+    """
     labels = np.asarray(labels)
     if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"`{name}` must be integer labels of shape ({count},), got {labels.dtype} {labels.shape}")
+    if num_classes is not None and count:
+        outside = (labels < 0) | (labels >= num_classes)
+        if outside.any():
+            raise ValueError(f"`{name}` must lie in [0, {num_classes}) (num_classes={num_classes}); "
+                             f"{int(outside.sum())} of {count} do not, e.g. {int(labels[outside][0])} at index "
+                             f"{int(np.flatnonzero(outside)[0])}")
     return labels.astype(np.int64)
+
+
+def check_features(features, name):
+    """Raises ValueError naming `name` when `features` (N, F) is empty or holds NaN or infinity."""
+    if len(features) == 0:
+        raise ValueError(f"`{name}` must hold at least one example, got none (shape {features.shape})")
+    finite = np.isfinite(features).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"`{name}` gives non-finite features (NaN or infinity) for {int((~finite).sum())} of "
+                         f"{len(features)} examples, e.g. index {int(np.flatnonzero(~finite)[0])}")
 
 
 def top_k_accuracy(scores, labels):
@@ -103,8 +125,15 @@ def labelled_features(encoder, train_images, train_labels, test_images, test_lab
     """
     train_x = features_of(encoder, train_images, batch_size)
     test_x = features_of(encoder, test_images, batch_size)
+    check_features(train_x, "train_images")
+    check_features(test_x, "test_images")
     train_y = check_labels(train_labels, len(train_x), "train_labels")
     test_y = check_labels(test_labels, len(test_x), "test_labels")
     if num_classes is None:
         num_classes = int(max(train_y.max(), test_y.max())) + 1
+    if int(num_classes) != num_classes or num_classes < 1:
+        raise ValueError(f"`num_classes` must be a positive int, got {num_classes!r}")
+    num_classes = int(num_classes)
+    check_labels(train_y, len(train_y), "train_labels", num_classes)
+    check_labels(test_y, len(test_y), "test_labels", num_classes)
     return train_x, train_y, test_x, test_y, num_classes

@@ -49,8 +49,13 @@ def fine_tune(encoder, train_images, train_labels, test_images, test_labels, epo
     train_images, test_images = np.asarray(train_images), np.asarray(test_images)
     train_y = check_labels(train_labels, len(train_images), "train_labels")
     test_y = check_labels(test_labels, len(test_images), "test_labels")
+    if not len(train_y) or not len(test_y):
+        raise ValueError(f"`train_images` and `test_images` must hold at least one image each, got "
+                         f"{len(train_y)} and {len(test_y)}")
     if num_classes is None:
         num_classes = int(max(train_y.max(), test_y.max())) + 1
+    check_labels(train_y, len(train_y), "train_labels", num_classes)
+    check_labels(test_y, len(test_y), "test_labels", num_classes)
     if label_fraction is not None:
         keep = balanced_subset(train_y, label_fraction, seed=seed)
         train_images, train_y = train_images[keep], train_y[keep]

@@ -90,6 +90,9 @@ def log_mel(waveform, sample_rate, *, num_mel_bins=80, lower_hz=80.0, upper_hz=7
         raise ValueError(f"`waveform` must be a float tensor; received dtype {waveform.dtype.name}")
     if waveform.shape.rank not in (1, 2):
         raise ValueError(f"`waveform` must be (samples,) or (batch, samples); received shape {waveform.shape}")
+    if waveform.shape[-1] == 0:
+        raise ValueError(f"`waveform` must hold at least one sample (no frames otherwise); received shape "
+                         f"{waveform.shape}")
     waveform = tf.cast(waveform, tf.float32)
     stft = tf.signal.stft(waveform, frame_length=frame_length, frame_step=frame_step,
                           fft_length=frame_length, window_fn=tf.signal.hann_window, pad_end=True)

@@ -2,14 +2,19 @@
 import tensorflow as tf
 
 from sslzoo.data.av import keys
+from sslzoo.data.image_bytes import whole_jpeg
 
 
-def parse_clip(serialized, extra_labels=None):
+def parse_clip(serialized, extra_labels=None, name=None):
     """Serialized SequenceExample -> dict of dense tensors.
+
+    A record that is not a SequenceExample, has no frames, or holds a frame that is
+    not a whole JPEG fails with an error naming the record (`name`).
 
     Args:
       serialized: scalar tf.string.
       extra_labels: {name: context key} of extra int64 context features.
+      name: scalar string naming the record in error messages, e.g. "<shard>:<index>".
     Returns:
       dict with
         jpegs          (N,) string, one JPEG per stored frame
@@ -36,7 +41,19 @@ def parse_clip(serialized, extra_labels=None):
         keys.IMAGE: tf.io.FixedLenSequenceFeature([], tf.string),
         keys.AUDIO: tf.io.VarLenFeature(tf.float32),
     }
-    context, sequences = tf.io.parse_single_sequence_example(serialized, context_spec, sequence_spec)
+    context, sequences = tf.io.parse_single_sequence_example(serialized, context_spec, sequence_spec,
+                                                             example_name=name)
+    name = "<unknown>" if name is None else name
+    jpegs = sequences[keys.IMAGE]
+    checks = [
+        tf.debugging.Assert(tf.size(jpegs) > 0, ["DMVR record", name, f"has no frames: expected one JPEG per "
+                                                 f"frame in the feature list {keys.IMAGE}"]),
+        tf.debugging.Assert(tf.reduce_all(whole_jpeg(jpegs)),
+                            ["DMVR record", name, f"has a frame in {keys.IMAGE} that is not a whole JPEG "
+                             "(expected JPEG bytes from the FF D8 FF start to the FF D9 end marker)"]),
+    ]
+    with tf.control_dependencies(checks):
+        jpegs = tf.identity(jpegs)
 
     def dense(key, default):
         return tf.sparse.to_dense(context[key], default_value=default)
@@ -54,7 +71,7 @@ def parse_clip(serialized, extra_labels=None):
     cap_end = tf.cond(timed, lambda: cap_end, lambda: tf.fill([num_captions], clip_end))
     audio = tf.reshape(tf.sparse.to_dense(sequences[keys.AUDIO]), [-1])
     parsed = {
-        "jpegs": sequences[keys.IMAGE],
+        "jpegs": jpegs,
         "audio": audio,
         "captions": captions,
         "caption_start": cap_start,

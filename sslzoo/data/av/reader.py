@@ -17,6 +17,41 @@ def _files(file_pattern):
     return files
 
 
+def _shard_records(files):
+    """(name, serialized) of every record of `files`, in order; name = "<file>:<record index>".
+
+    A shard whose records do not reach its last byte (truncated, a bad length or checksum,
+    not a TFRecord file, unreadable) fails with an error naming the file and where its
+    records end, instead of TensorFlow's bare "truncated record at N".
+    """
+    sizes = [tf.io.gfile.stat(f).length for f in files]
+
+    def records_of(file, size):
+        # A read error ends the file (`ignore_errors`); the end marker then finds it short.
+        records = tf.data.TFRecordDataset(file).ignore_errors().map(lambda r: (r, False))
+        marked = records.concatenate(tf.data.Dataset.from_tensors((tf.constant(""), True)))
+
+        def step(state, item):
+            offset, index = state
+            record, is_end = item
+            whole = tf.logical_or(tf.logical_not(is_end), tf.equal(offset, size))
+            check = tf.debugging.Assert(whole, [
+                "DMVR shard", file, "is truncated or corrupt: its readable records end at byte", offset,
+                "of", size, "(expected TFRecord framing up to the end of the file)"])
+            with tf.control_dependencies([check]):
+                # TFRecord framing: 8-byte length, 4-byte length CRC, data, 4-byte data CRC.
+                length = tf.cast(tf.strings.length(record), tf.int64) + 16
+            name = tf.strings.join([file, tf.strings.as_string(index)], separator=":")
+            return (offset + length, index + 1), (name, record, is_end)
+
+        scanned = marked.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), step)
+        return scanned.filter(lambda name, record, is_end: tf.logical_not(is_end)).map(
+            lambda name, record, is_end: (name, record))
+
+    sources = tf.data.Dataset.from_tensor_slices((files, tf.constant(sizes, tf.int64)))
+    return sources, records_of
+
+
 def _positive(name, value):
     if int(value) != value or value < 1:
         raise ValueError(f"`{name}` must be a positive int, got {value!r}")
@@ -85,18 +120,19 @@ def read_clips(file_pattern, *, num_frames, image_size, frame_stride=1, fps=10, 
     if seed is None:
         seed = int(np.random.randint(0, 2**31 - 1))
 
-    records = tf.data.Dataset.from_tensor_slices(files)
+    records, records_of = _shard_records(files)
     if training:
         records = records.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    records = records.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+    records = records.interleave(records_of, cycle_length=min(len(files), 8),
                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if training and shuffle_buffer > 1:
         records = records.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed + 2, rerandomize_each_iteration=True).batch(2)
     window_us = num_frames * frame_stride / fps * keys.MICROSECONDS
 
-    def process(serialized, clip_seed):
-        clip = parse_clip(serialized, extra_labels)
+    def process(record, clip_seed):
+        name, serialized = record
+        clip = parse_clip(serialized, extra_labels, name=name)
         if training:
             time_seed, frame_seed = tf.unstack(tf.random.experimental.stateless_split(clip_seed, 2))
         else:
