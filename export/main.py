@@ -9,9 +9,7 @@ objective with several encoders (CLIP, MMV) is written as one SavedModel with on
 signature per modality (`sslzoo.export.multimodal`); `--format=all` then writes
 `saved_model` and `hub` (TFLite converts one encoder at a time).
 """
-import importlib
 import os
-import pkgutil
 
 from absl import app, flags
 
@@ -23,20 +21,7 @@ flags.DEFINE_bool("overwrite", False, "Replace existing output folders.")
 flags.DEFINE_string("report", None, "report.json for the model card (default: beside --model).")
 flags.DEFINE_list("tflite_variants", ["float32", "float16", "int8"], "TFLite variants.")
 
-MODEL_FILE = "model.keras"
 REPORT_FILE = "report.json"
-
-
-def resolve_model_file(model_path):
-    """The .keras file named by `model_path` (a .keras file or a folder with model.keras)."""
-    if os.path.isdir(model_path):
-        candidate = os.path.join(model_path, MODEL_FILE)
-        if not os.path.isfile(candidate):
-            raise ValueError(f"`--model` folder {model_path!r} has no {MODEL_FILE}")
-        return candidate
-    if model_path.endswith(".keras") and os.path.isfile(model_path):
-        return model_path
-    raise ValueError(f"`--model` must be a .keras file or a folder with {MODEL_FILE}, got {model_path!r}")
 
 
 def default_report(model_file):
@@ -54,38 +39,15 @@ def export_targets(output, export_format, multimodal=False):
     return [(export_format, output)]
 
 
-def register_serializables():
-    """Imports every sslzoo module that registers Keras serializables a saved objective may name.
-
-    Objectives (`sslzoo.models`), their optimizers and schedules, heads, image/video/audio
-    backbones (temporal shift, volume BN, log-mel), text encoders and tokenizers, and
-    augmentation layers: `keras.saving.load_model` finds each class by its registered
-    name only if its module has been imported.
-    """
-    import sslzoo.augment  # noqa: F401
-    import sslzoo.backbones  # noqa: F401  (video layers, synchronized BN, audio via log_mel)
-    import sslzoo.data.av.log_mel  # noqa: F401  (LogMelSpectrogram)
-    import sslzoo.heads  # noqa: F401
-    import sslzoo.models  # noqa: F401  (the objectives)
-    import sslzoo.optimizers  # noqa: F401  (LARS, WarmupCosine)
-    import sslzoo.text  # noqa: F401  (Tokenizer, WordTokenizer, Transformer/BagOfWords/MMV text encoders)
-
-    # Every objective module, also one `sslzoo.models` does not import (yet).
-    for module in pkgutil.iter_modules(sslzoo.models.__path__, "sslzoo.models."):
-        importlib.import_module(module.name)
-
-
 def export_model(model_path, output, export_format, overwrite=False, report=None,
                  tflite_variants=("float32", "float16", "int8")):
     """Loads the model and exports it; returns the written folders."""
-    import keras
-
     from sslzoo.export.multimodal import is_multimodal
     from sslzoo.export.save import save
+    from sslzoo.saving import load_model, resolve_model_file
 
-    register_serializables()
     model_file = resolve_model_file(model_path)
-    model = keras.saving.load_model(model_file)
+    model = load_model(model_file)
     report = report or default_report(model_file)
     return [
         save(model, folder, format=name, overwrite=overwrite, report=report,

@@ -156,6 +156,7 @@ def test_a_new_modality_plugs_in_through_an_adapter(tmp_path):
 
 
 def test_cli_exports_an_objective_in_every_format(hub_export, tmp_path):
+    from sslzoo import saving
     from sslzoo.export import main
     from sslzoo.models import SimCLR
 
@@ -174,4 +175,4 @@ def test_cli_exports_an_objective_in_every_format(hub_export, tmp_path):
     assert len(module.variables) == len(objective.encoder.variables)
     assert module.signatures["serving_float"](images=tf.constant(x))["projection"].shape == (8, 128)
     with pytest.raises(ValueError, match="--model"):
-        main.resolve_model_file(str(tmp_path / "out"))
+        saving.resolve_model_file(str(tmp_path / "out"))

@@ -13,7 +13,6 @@
 Prints one JSON object and writes it to --output when given.
 """
 import json
-import os
 
 from absl import flags
 
@@ -29,18 +28,6 @@ flags.DEFINE_list("label_fractions", ["0.01", "0.1"], "Label fractions for the s
 flags.DEFINE_string("output", None, "Write the results JSON here.")
 
 PROTOCOLS = ("linear", "knn", "finetune", "semi")
-
-
-def load_encoder(path):
-    """The encoder `keras.Model` inside a model dir or `.keras` file."""
-    import keras
-
-    if os.path.isdir(path):
-        path = os.path.join(path, "model.keras")
-    if not os.path.exists(path):
-        raise ValueError(f"--model: no such file {path!r} (expected a .keras file or a dir holding model.keras)")
-    model = keras.saving.load_model(path)
-    return getattr(model, "encoder", model)
 
 
 def evaluate(encoder, train, test, protocols):
@@ -73,12 +60,13 @@ def evaluate(encoder, train, test, protocols):
 
 def main(argv):
     del argv
+    from sslzoo.saving import load_trained_encoder
     from sslzoo.train.image_task import load_split
 
     preset_like = {"dataset": FLAGS.dataset}
     train = load_split(preset_like, "train", FLAGS.data_dir, FLAGS.max_examples)
     test = load_split(preset_like, "test", FLAGS.data_dir, FLAGS.max_examples)
-    results = evaluate(load_encoder(FLAGS.model), train, test, FLAGS.protocols)
+    results = evaluate(load_trained_encoder(FLAGS.model), train, test, FLAGS.protocols)
     text = json.dumps(results, indent=2)
     print(text)
     if FLAGS.output:
