@@ -15,14 +15,14 @@ import argparse
 import datetime
 import os
 import platform
-import statistics
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+from timing import folder_megabytes, median_ms  # noqa: E402  (bench/timing.py)
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -37,24 +37,6 @@ MODELS = {
 }
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 SECTION = "## export"
-
-
-def folder_megabytes(path):
-    """Total size of the files under `path` (or of the file), in MB."""
-    if os.path.isfile(path):
-        return os.path.getsize(path) / 1e6
-    return sum(os.path.getsize(os.path.join(root, n)) for root, _, names in os.walk(path) for n in names) / 1e6
-
-
-def median_ms(call, warmup, repeats):
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def bench_model(name, root, warmup, repeats):

@@ -23,7 +23,6 @@ is printed too.
 import argparse
 import os
 import platform
-import statistics
 import tempfile
 import time
 
@@ -33,20 +32,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-
-def folder_megabytes(path):
-    return sum(os.path.getsize(os.path.join(root, n)) for root, _, names in os.walk(path) for n in names) / 1e6
-
-
-def median_ms(call, warmup, repeats):
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+from timing import folder_megabytes, median_ms  # noqa: E402  (bench/timing.py)
 
 
 def build_clip():
