@@ -130,7 +130,8 @@ def test_records_without_frames_or_not_sequence_examples_are_named(tmp_path):
     empty_list = example_pb2.SequenceExample()
     empty_list.feature_lists.feature_list[keys.IMAGE].SetInParent()  # the list is there, with no frames
     path = _write_records(tmp_path / "no_list.tfrecord", [no_list.SerializeToString()])
-    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"Name: {path}:0, Feature list 'image/encoded' is required"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"Name: {path}:0, Feature list 'image/encoded' is required"):
         _read_all(path)
     path = _write_records(tmp_path / "empty_list.tfrecord", [empty_list.SerializeToString()])
     with pytest.raises(tf.errors.InvalidArgumentError, match=rf"DMVR record\] \[{path}:0\] \[has no frames"):
@@ -196,7 +197,8 @@ def test_labels_out_of_range_are_refused(protocol):
     run = PROTOCOLS[protocol]
     with pytest.raises(ValueError, match=r"`train_labels` must lie in \[0, 4\).*1 of 40 do not, e\.g\. -1 at index 0"):
         run(x, np.where(np.arange(40) == 0, -1, y), x, y)
-    with pytest.raises(ValueError, match=r"`test_labels` must lie in \[0, 3\) \(num_classes=3\); 10 of 40 do not, e\.g\. 3"):
+    with pytest.raises(ValueError,
+                       match=r"`test_labels` must lie in \[0, 3\) \(num_classes=3\); 10 of 40 do not, e\.g\. 3"):
         run(x, np.minimum(y, 2), x, y, num_classes=3)
     with pytest.raises(ValueError, match=r"`train_labels` must be integer labels"):
         run(x, y.astype(np.float32), x, y)
@@ -213,7 +215,8 @@ def test_empty_sets_and_non_finite_features_are_refused(protocol):
         run(x, y, x[:0], y[:0])
     poisoned = x.copy()
     poisoned[7, 2] = np.nan
-    with pytest.raises(ValueError, match=r"`train_images` gives non-finite features .* for 1 of 40 examples, e\.g\. index 7"):
+    with pytest.raises(ValueError,
+                       match=r"`train_images` gives non-finite features .* for 1 of 40 examples, e\.g\. index 7"):
         run(poisoned, y, x, y)
 
 

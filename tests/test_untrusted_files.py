@@ -11,7 +11,6 @@ indexes carry no Python.
 """
 import ast
 import json
-import os
 import pathlib
 import subprocess
 import sys

@@ -12,15 +12,15 @@ import csv
 import os
 
 from sslzoo.data.prepare.errors import AnnotationError
-from sslzoo.data.prepare.records import ClipSpec, number
+from sslzoo.data.prepare.records import ClipSpec, number, readable
 
 CLASS_FIELDS = ("index", "mid", "display_name")
 
 
 def read_class_indices(path):
     """class_labels_indices.csv -> {mid: (index, display_name)}."""
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
+    with readable(path) as position, open(path, encoding="utf-8", newline="") as f:
+        reader = position.reader = csv.DictReader(f)
         missing = [c for c in CLASS_FIELDS if c not in (reader.fieldnames or [])]
         if missing:
             raise AnnotationError(path, "header", missing[0], f"missing column; expected {', '.join(CLASS_FIELDS)}")
@@ -37,8 +37,8 @@ def read_segments(path, classes):
     """One segment CSV -> list of ClipSpec (clip times relative to the full video)."""
     subset = os.path.basename(path).rsplit(".", 1)[0].replace("_segments", "")
     clips = []
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = csv.reader((line for line in f if not line.startswith("#")), skipinitialspace=True)
+    with readable(path) as position, open(path, encoding="utf-8", newline="") as f:
+        rows = position.reader = csv.reader((line for line in f if not line.startswith("#")), skipinitialspace=True)
         for line, row in enumerate(rows, start=1):
             if not row:
                 continue

@@ -2,7 +2,7 @@
 
 A header line names the columns; `start` and `end` are seconds; `label` a class
 name or index; `caption` a narration over the clip. As in DMVR, labels are names:
-when every label is an integer it is the class index itself, otherwise the names
+when every label is a non-negative integer it is the class index itself, otherwise the names
 are numbered in sorted order (deterministic, unlike DMVR's set order); the name is
 stored as `clip/label/text` either way. Relative video paths are resolved against
 --media_dir (default: the CSV's folder).
@@ -11,17 +11,21 @@ import csv
 import os
 
 from sslzoo.data.prepare.errors import AnnotationError
-from sslzoo.data.prepare.records import ClipSpec, number
+from sslzoo.data.prepare.records import ClipSpec, number, readable
 
 REQUIRED = ("video_path", "start", "end")
 
 
 def _label_index(names):
-    """{name: index}: the integers themselves when all names are integers, else sorted order."""
+    """{name: index}: the integers themselves when all names are non-negative integers, else
+    sorted order (a name "-1" must not become index -1, which readers take for "no label")."""
     try:
-        return {name: int(name) for name in names}
+        index = {name: int(name) for name in names}
     except ValueError:
-        return {name: i for i, name in enumerate(sorted(names))}
+        index = {}
+    if index and min(index.values()) >= 0:
+        return index
+    return {name: i for i, name in enumerate(sorted(names))}
 
 
 def parse(paths, media_dir=None):
@@ -30,8 +34,8 @@ def parse(paths, media_dir=None):
     for path in paths:
         base = media_dir or os.path.dirname(os.path.abspath(path))
         subset = os.path.basename(path).rsplit(".", 1)[0]
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
+        with readable(path) as position, open(path, encoding="utf-8", newline="") as f:
+            reader = position.reader = csv.DictReader(f)
             missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
             if missing:
                 raise AnnotationError(path, "header", missing[0],

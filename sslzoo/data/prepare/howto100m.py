@@ -8,15 +8,15 @@ with `category_2` as its text.
 import csv
 
 from sslzoo.data.prepare.errors import AnnotationError
-from sslzoo.data.prepare.records import ClipSpec, load_json, number, require
+from sslzoo.data.prepare.records import ClipSpec, load_json, number, readable, require
 
 CSV_FIELDS = ("video_id", "category_1", "category_2", "rank", "task_id")
 
 
 def read_task_csv(path):
     """HowTo100M_v1.csv -> {video_id: (task_id, category_2)}."""
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
+    with readable(path) as position, open(path, encoding="utf-8", newline="") as f:
+        reader = position.reader = csv.DictReader(f)
         missing = [c for c in CSV_FIELDS if c not in (reader.fieldnames or [])]
         if missing:
             raise AnnotationError(path, "header", missing[0], f"missing column; expected {', '.join(CSV_FIELDS)}")

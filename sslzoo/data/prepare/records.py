@@ -1,5 +1,8 @@
 """`ClipSpec`: one clip to convert, as every annotation parser returns it."""
+import contextlib
+import csv
 import dataclasses
+import math
 from typing import List, Optional, Tuple
 
 from sslzoo.data.prepare.errors import AnnotationError
@@ -37,8 +40,8 @@ def number(path, record, field, value):
         result = float(value)
     except (TypeError, ValueError):
         raise AnnotationError(path, record, field, f"expected a number, got {value!r}") from None
-    if result != result or result < 0:
-        raise AnnotationError(path, record, field, f"expected a non-negative number, got {value!r}")
+    if not math.isfinite(result) or result < 0:
+        raise AnnotationError(path, record, field, f"expected a finite non-negative number, got {value!r}")
     return result
 
 
@@ -65,12 +68,36 @@ def require(path, record, mapping, field, kind=None):
     return value
 
 
+class _Position:
+    """Where `readable` reports a CSV error: the caller sets `reader` to its csv reader."""
+
+    reader = None
+
+
+@contextlib.contextmanager
+def readable(path):
+    """Turns a text file that is not UTF-8, or CSV the csv module cannot read (a NUL byte, a
+    field over its size limit), into an AnnotationError naming the file and the line.
+
+        with readable(path) as position, open(path, encoding="utf-8", newline="") as f:
+            reader = position.reader = csv.DictReader(f)
+    """
+    position = _Position()
+    try:
+        yield position
+    except UnicodeDecodeError as e:
+        raise AnnotationError(path, f"byte {e.start}", "<encoding>", f"not UTF-8 text: {e.reason}") from None
+    except csv.Error as e:
+        line = f"line {position.reader.line_num}" if position.reader is not None else "-"
+        raise AnnotationError(path, line, "<csv>", f"malformed CSV: {e}") from None
+
+
 def load_json(path):
     """A JSON file, or an AnnotationError naming it."""
     import json
 
     try:
-        with open(path, encoding="utf-8") as f:
+        with readable(path), open(path, encoding="utf-8") as f:
             return json.load(f)
     except json.JSONDecodeError as e:
         raise AnnotationError(path, f"line {e.lineno}", "<json>", f"not valid JSON: {e.msg}") from None
