@@ -58,6 +58,10 @@ def api(served, method, path, body=None, headers=None):
 
 def test_binds_loopback_by_default(served):
     assert served["server"].server_address[0] == "127.0.0.1"
+    # ... and so does the command: `sslzoo-index serve` without --host.
+    result = subprocess.run([sys.executable, "-m", "sslzoo.train.index", "--help"], capture_output=True, text=True,
+                            timeout=120)
+    assert "--host: Address to bind (127.0.0.1: this machine only).\n    (default: '127.0.0.1')" in result.stdout
 
 
 def test_page_has_search_box_and_upload(served):
