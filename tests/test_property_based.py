@@ -274,7 +274,7 @@ def augmenters():
     return functions
 
 
-@settings(max_examples=20, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(FAST, max_examples=20)
 @given(batch=st.integers(1, 4), height=st.integers(1, 40), width=st.integers(1, 40), channels=st.sampled_from([1, 3]),
        uint8=st.booleans(), seed=st.integers(0, 2**31 - 1))
 def test_views_and_crops_have_the_declared_shapes_for_any_input_size(augmenters, batch, height, width, channels,
@@ -294,3 +294,38 @@ def test_views_and_crops_have_the_declared_shapes_for_any_input_size(augmenters,
         output = output.numpy()
         assert output.shape == shape and output.dtype == np.float32
         assert np.isfinite(output).all() and output.min() >= 0.0 and output.max() <= 1.0
+
+
+# ---------------------------------------------------------------- nightly: the same properties, 16x the examples
+
+NIGHTLY = settings(FAST, max_examples=400)
+
+
+@pytest.mark.slow
+@NIGHTLY
+@given(rows=ROWS)
+def test_nightly_csv_rows_parse_back(tmp_path_factory, rows):
+    test_csv_rows_written_by_the_csv_module_parse_back.hypothesis.inner_test(tmp_path_factory, rows)
+
+
+@pytest.mark.slow
+@NIGHTLY
+@given(value=st.one_of(st.floats(), st.text(max_size=12), st.integers()), junk=st.binary(max_size=200))
+def test_nightly_times_and_malformed_csv(tmp_path_factory, value, junk):
+    test_a_time_is_a_finite_non_negative_number_or_a_named_error.hypothesis.inner_test(value)
+    test_a_malformed_csv_is_an_annotation_error_or_parses.hypothesis.inner_test(tmp_path_factory, junk)
+
+
+@pytest.mark.slow
+@NIGHTLY
+@given(clip=clips())
+def test_nightly_clips_round_trip(jpegs, parse, clip):
+    test_clips_round_trip_through_sequence_examples_and_parse_clip.hypothesis.inner_test(jpegs, parse, clip)
+
+
+@pytest.mark.slow
+@NIGHTLY
+@given(texts=st.lists(TEXT, min_size=1, max_size=4))
+def test_nightly_tokenizer_rows(tokenizers, texts):
+    test_wordpiece_rows_are_start_tokens_end_then_padding.hypothesis.inner_test(tokenizers, texts)
+    test_word_tokenizer_rows_are_words_then_padding.hypothesis.inner_test(tokenizers, texts)
