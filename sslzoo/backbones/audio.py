@@ -14,7 +14,8 @@ convolutions; the last feature map is averaged over time and frequency.
 import keras
 
 from sslzoo.backbones.common import batch_norm, conv_bn
-from sslzoo.backbones.resnet import RESNET_LAYOUTS, STAGE_CHANNELS, STEMS, _residual_block, resnet_stem
+from sslzoo.backbones.resnet import (RESNET_LAYOUTS, STAGE_CHANNELS, _residual_block, check_resnet_arguments,
+                                     resnet_stem)
 from sslzoo.data.av.log_mel import MMV_FRAME_LENGTH, MMV_FRAME_STEP, MMV_SAMPLE_RATE, LogMelSpectrogram
 
 
@@ -55,12 +56,7 @@ def audio_resnet(depth=50, input_shape=(None,), sample_rate=MMV_SAMPLE_RATE, num
     Returns:
       `keras.Model`; F = 512 * width (18/34) or 2048 * width (50).
     """
-    if depth not in RESNET_LAYOUTS:
-        raise ValueError(f"`depth` must be one of {sorted(RESNET_LAYOUTS)}; received depth={depth!r}")
-    if stem not in STEMS:
-        raise ValueError(f"`stem` must be one of {list(STEMS)}; received stem={stem!r}")
-    if not isinstance(width, (int, float)) or isinstance(width, bool) or width <= 0:
-        raise ValueError(f"`width` must be a positive number; received width={width!r}")
+    check_resnet_arguments(depth, stem, width)
     mel = dict(sample_rate=sample_rate, num_mel_bins=num_mel_bins, lower_hz=lower_hz, upper_hz=upper_hz,
                frame_length=frame_length, frame_step=frame_step, log_offset=log_offset)
     waveform, x = _spectrogram_image(input_shape, synchronized_bn, mel)

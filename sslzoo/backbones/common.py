@@ -14,6 +14,12 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 
+def check_width(width):
+    """Raises ValueError naming `width` unless it is a positive number (a channel multiplier)."""
+    if not isinstance(width, (int, float)) or isinstance(width, bool) or width <= 0:
+        raise ValueError(f"`width` must be a positive number; received width={width!r}")
+
+
 def check_image_shape(input_shape, argument="input_shape"):
     """Returns `input_shape` as a tuple (H, W, 3); raises ValueError otherwise."""
     shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else None

@@ -7,7 +7,7 @@ F = 512 * width for depths 18/34 (basic blocks) and 2048 * width for depth 50
 """
 import keras
 
-from sslzoo.backbones.common import check_image_shape, conv_bn, imagenet_normalization
+from sslzoo.backbones.common import check_image_shape, check_width, conv_bn, imagenet_normalization
 
 # depth -> (block kind, blocks per stage)
 RESNET_LAYOUTS = {
@@ -22,6 +22,16 @@ BOTTLENECK_EXPANSION = 4
 
 def _scaled(channels, width):
     return max(1, int(round(channels * width)))
+
+
+def check_resnet_arguments(depth, stem, width):
+    """Raises ValueError naming `depth`, `stem` or `width` when it is not a ResNet layout, stem or
+    positive width multiplier (shared by the image, TSM video and audio ResNets)."""
+    if depth not in RESNET_LAYOUTS:
+        raise ValueError(f"`depth` must be one of {sorted(RESNET_LAYOUTS)}; received depth={depth!r}")
+    if stem not in STEMS:
+        raise ValueError(f"`stem` must be one of {list(STEMS)}; received stem={stem!r}")
+    check_width(width)
 
 
 def resnet_stem(x, stem, width, synchronized_bn):
@@ -80,12 +90,7 @@ def resnet(depth, input_shape=(224, 224, 3), stem="imagenet", width=1.0,
     Returns:
       A `keras.Model`; its output has F = 512 * width (18/34) or 2048 * width (50).
     """
-    if depth not in RESNET_LAYOUTS:
-        raise ValueError(f"`depth` must be one of {sorted(RESNET_LAYOUTS)}; received depth={depth!r}")
-    if stem not in STEMS:
-        raise ValueError(f"`stem` must be one of {list(STEMS)}; received stem={stem!r}")
-    if not isinstance(width, (int, float)) or width <= 0:
-        raise ValueError(f"`width` must be a positive number; received width={width!r}")
+    check_resnet_arguments(depth, stem, width)
     input_shape = check_image_shape(input_shape)
     kind, blocks_per_stage = RESNET_LAYOUTS[depth]
 

@@ -21,8 +21,9 @@ import keras
 import tensorflow as tf
 
 from sslzoo.backbones.batch_norm import BatchNorm
-from sslzoo.backbones.common import BN_EPSILON, BN_MOMENTUM, conv_bn, imagenet_normalization
-from sslzoo.backbones.resnet import BOTTLENECK_EXPANSION, RESNET_LAYOUTS, STAGE_CHANNELS, STEMS, resnet_stem
+from sslzoo.backbones.common import BN_EPSILON, BN_MOMENTUM, check_width, conv_bn, imagenet_normalization
+from sslzoo.backbones.resnet import (BOTTLENECK_EXPANSION, RESNET_LAYOUTS, STAGE_CHANNELS, check_resnet_arguments,
+                                     resnet_stem)
 
 # ----------------------------------------------------------------------------- input checks
 
@@ -36,11 +37,6 @@ def check_video_shape(input_shape, argument="input_shape"):
             f"first three may be None); received {argument}={input_shape!r}"
         )
     return shape
-
-
-def _check_width(width):
-    if not isinstance(width, (int, float)) or isinstance(width, bool) or width <= 0:
-        raise ValueError(f"`width` must be a positive number; received width={width!r}")
 
 
 def _scaled(channels, width):
@@ -194,11 +190,7 @@ def tsm_resnet(depth=50, input_shape=(None, None, None, 3), stem="imagenet", wid
     Returns:
       `keras.Model`; F = 512 * width (18/34) or 2048 * width (50).
     """
-    if depth not in RESNET_LAYOUTS:
-        raise ValueError(f"`depth` must be one of {sorted(RESNET_LAYOUTS)}; received depth={depth!r}")
-    if stem not in STEMS:
-        raise ValueError(f"`stem` must be one of {list(STEMS)}; received stem={stem!r}")
-    _check_width(width)
+    check_resnet_arguments(depth, stem, width)
     input_shape = check_video_shape(input_shape)
     kind, blocks_per_stage = RESNET_LAYOUTS[depth]
 
@@ -328,7 +320,7 @@ def s3d(input_shape=(None, None, None, 3), width=1.0, gating=True, first_tempora
         (MIL-NCE and MMV feed [0, 1] pixels, so False by default).
       name: model name.
     """
-    _check_width(width)
+    check_width(width)
     if not isinstance(first_temporal_kernel, int) or first_temporal_kernel < 1:
         raise ValueError(f"`first_temporal_kernel` must be a positive int; received "
                          f"first_temporal_kernel={first_temporal_kernel!r}")
