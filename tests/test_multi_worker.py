@@ -38,7 +38,8 @@ PROCESS_TIMEOUT_S = 150
 # --------------------------------------------------------------- the processes
 def _launch(mode, out_dir, backup_root, workers):
     """Starts `workers` processes (0: one process without TF_CONFIG) running `mode`."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", CUDA_VISIBLE_DEVICES="")
+    # oneDNN as the test session has it (conftest: off unless TF_ENABLE_ONEDNN_OPTS is set).
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
     command = [sys.executable, os.path.abspath(__file__), mode, str(out_dir), str(backup_root)]
     if not workers:
