@@ -23,9 +23,12 @@ through the objective's `project`.
   `after_train_step(batch, outputs)` (momentum encoders, queues, prototypes),
   which sees every output of `compute_objective`;
 - metric trackers: one `keras.metrics.Mean` per name in `metric_names`;
-- a clear error for a non-finite loss (`raise_on_nan`): in the step, or under
-  `jit_compile` (XLA drops CheckNumerics) on the host after the step, whose
-  non-finite gradient is then zeroed;
+- the NaN guard (`raise_on_nan`): a non-finite loss, or a non-finite gradient
+  (except under mixed float16's `LossScaleOptimizer`, which skips such steps and
+  lowers its scale), stops training with `NonFiniteLossError` naming the step,
+  its logged values and the last finite ones, before the step is applied: in the
+  step, or under `jit_compile` (XLA drops Assert) on the host after the step,
+  whose non-finite gradient is then zeroed;
 - `tf.distribute` quirks of Keras 3's `fit`: the symbolic build under
   MultiWorkerMirroredStrategy (keras issue 20585) and rank-1 logs there
   (tensorflow issue 72388);
@@ -34,6 +37,8 @@ through the objective's `project`.
 `MomentumSSLModel` adds an EMA teacher (frozen copies of chosen sub-layers,
 moved towards the online ones after every step on a cosine momentum schedule).
 """
+import re
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -58,8 +63,9 @@ class SSLModel(keras.Model):
         as `encoders={"image": encoder}`.
       encoders: dict modality -> `keras.Model` (inputs -> (B, F_modality)), for
         objectives over several modalities; the first is `model.encoder`.
-      raise_on_nan: if True, the train step fails with a clear error as soon as
-        the loss is NaN or infinite, before the optimizer applies the step.
+      raise_on_nan: if True, the train step fails with `NonFiniteLossError` as soon
+        as the loss (or, without loss scaling, a gradient) is NaN or infinite,
+        before the optimizer applies the step.
       **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Subclasses set `metric_names` (the first must be "loss"), `batch_spec`,
@@ -185,62 +191,138 @@ class SSLModel(keras.Model):
         self.check_batch(data)
         with tf.GradientTape() as tape:
             loss, outputs = self.compute_objective(data, training=True)
-            loss = self._checked_loss(loss)
+            loss = self._loss_dtype(loss)
             scaled_loss = self.optimizer.scale_loss(loss / replica.num_replicas())
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
-        if self._checks_loss_on_host():
-            # XLA drops CheckNumerics: keep a non-finite gradient out of the weights
-            # here; `make_train_function` raises on the host after the step.
-            finite = tf.math.is_finite(loss)
-            gradients = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in gradients]
-        elif self.raise_on_nan:
-            # The backward pass does not depend on the forward check: make the
-            # update wait for it, so a failed check applies nothing.
-            with tf.control_dependencies([loss]):
-                gradients = [None if g is None else tf.identity(g) for g in gradients]
+        step_values = None
+        if self.raise_on_nan:
+            gradients, step_values = self._guard(loss, outputs, gradients)
         self.optimizer.apply(gradients, variables)
         self.after_train_step(data, outputs)
-        return self._update_trackers(loss, outputs)
+        logs = self._update_trackers(loss, outputs)
+        if step_values is not None:
+            # This step's values, for the host: the error names the last finite ones
+            # (`make_train_function` takes them out before Keras sees the logs).
+            logs[STEP_VALUES] = (tf.reshape(step_values, [1, -1]) if _is_multi_worker(self.distribute_strategy)
+                                 else step_values)
+        return logs
 
     def test_step(self, data):
         self.check_batch(data)
         loss, outputs = self.compute_objective(data, training=False)
         return self._update_trackers(loss, outputs)
 
-    def _nan_message(self):
-        return (
-            f"{type(self).__name__}: the loss is NaN or infinite. Lower the learning rate, "
-            "raise the temperature, check the inputs for NaN, or use float32 precision."
-        )
-
+    # ------------------------------------------------------------ NaN guard
     def _checks_loss_on_host(self):
         """True when the NaN check cannot run in the step: it is compiled with XLA."""
         return self.raise_on_nan and bool(getattr(self, "jit_compile", False))
 
-    def _checked_loss(self, loss):
+    def _loss_dtype(self, loss):
         loss = tf.convert_to_tensor(loss)
         if loss.dtype != tf.float64:  # float64 stays (split-exactness proofs); the rest is float32
             loss = tf.cast(loss, tf.float32)
-        if not self.raise_on_nan or self._checks_loss_on_host():
-            return loss
-        return tf.debugging.assert_all_finite(loss, self._nan_message())
+        return loss
+
+    def _scales_loss(self):
+        """True under a `LossScaleOptimizer` (mixed float16): it skips steps with non-finite gradients itself."""
+        return isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+
+    def _guard(self, loss, outputs, gradients):
+        """Stops a step whose loss (or, without loss scaling, a gradient) is not finite.
+
+        Returns:
+          (gradients, step values): the gradients, made to wait for the check (or, under
+          XLA, zeroed when it fails: the host raises after the step); the float32 vector
+          (2 + len(metric_names),) [loss finite, gradients finite, *logged values].
+        """
+        loss_finite = tf.reduce_all(tf.math.is_finite(loss))
+        if self._scales_loss():
+            gradients_finite = tf.constant(True)  # the LossScaleOptimizer skips the step and lowers the scale
+        else:
+            gradients_finite = tf.reduce_all(tf.stack(
+                [tf.constant(True)] + [tf.reduce_all(tf.math.is_finite(_dense_values(g))) for g in gradients
+                                       if g is not None]))
+        finite = tf.logical_and(loss_finite, gradients_finite)
+        values = {**outputs, "loss": loss}
+        step_values = tf.stack([tf.cast(loss_finite, tf.float32), tf.cast(gradients_finite, tf.float32)]
+                               + [tf.cast(tf.reduce_mean(values[name]), tf.float32) for name in self.metric_names])
+        if self._checks_loss_on_host():
+            # XLA drops Assert: keep a non-finite gradient out of the weights here;
+            # `make_train_function` raises on the host after the step.
+            return [_where_finite(finite, g) for g in gradients], step_values
+        # The update waits for the check, so a failed check applies nothing (nor
+        # runs `after_train_step` or the trackers: they follow in program order).
+        check = tf.debugging.Assert(finite, [NAN_MARKER, step_values], summarize=len(self.metric_names) + 2)
+        with tf.control_dependencies([check]):
+            gradients = [None if g is None else tf.identity(g) for g in gradients]
+        return gradients, step_values
+
+    def _nan_message(self, step, values=None, last=None, last_step=None):
+        """The error for a non-finite step.
+
+        Args:
+          step: the 1-based optimizer step that failed (None: unknown).
+          values: this step's vector from `_guard` (None: unknown).
+          last: the last finite step's vector, at `last_step` (None: no step finished yet).
+        """
+        name = type(self).__name__
+        where = f" at step {step}" if step is not None else ""
+        if values is not None and values[0] and not values[1]:
+            what = f"a gradient is NaN or infinite{where} (the loss is finite)"
+        else:
+            what = f"the loss is NaN or infinite{where}"
+        parts = [f"{name}: {what}; training stopped before applying it."]
+        names = self.metric_names
+        if values is not None:
+            parts.append(f"Logged values at step {step}: " + _format_values(names, values[2:]) + ".")
+        if last is not None:
+            parts.append(f"Last finite values (step {last_step}): " + _format_values(names, last[2:]) + ".")
+        else:
+            parts.append("No step had finished in this run.")
+        parts.append("Lower the learning rate, raise the temperature, check the inputs for NaN, "
+                     "or use float32 precision.")
+        return " ".join(parts)
 
     def make_train_function(self, force=False):
-        """Keras' train function; under `jit_compile` wrapped to check the loss on the host."""
+        """Keras' train function, wrapped to raise `NonFiniteLossError` with the step and the last finite values."""
         if self.train_function is not None and not force:
             return self.train_function
         super().make_train_function(force=force)
-        if self._checks_loss_on_host():
-            compiled = self.train_function
+        if not self.raise_on_nan:
+            return self.train_function
+        compiled = self.train_function
+        model = self
+        last = {"values": None}  # the last finite step's values (a tensor: read only after a failure)
 
-            def train_function_checking_loss(iterator):
+        def failed_step(applied):
+            iterations = int(np.asarray(keras.ops.convert_to_numpy(model.optimizer.iterations)))
+            return iterations if applied else iterations + 1
+
+        def last_values():
+            return None if last["values"] is None else _host_vector(last["values"])
+
+        def train_function_guarded(iterator):
+            try:
                 logs = compiled(iterator)
-                if not np.all(np.isfinite(np.asarray(logs["loss"]))):
-                    raise tf.errors.InvalidArgumentError(None, None, self._nan_message())
-                return logs
+            except tf.errors.InvalidArgumentError as error:
+                if NAN_MARKER not in str(error.message):
+                    raise
+                step = failed_step(applied=False)
+                raise NonFiniteLossError(None, None, model._nan_message(
+                    step, _values_in_message(str(error.message), len(model.metric_names) + 2), last_values(),
+                    step - 1)) from None
+            logs = dict(logs)
+            values = logs.pop(STEP_VALUES)
+            if model._checks_loss_on_host():  # XLA: the check runs here, after the (zeroed) step
+                host = _host_vector(values)
+                if not (host[0] and host[1]):
+                    step = failed_step(applied=True)
+                    raise NonFiniteLossError(None, None, model._nan_message(step, host, last_values(), step - 1))
+            last["values"] = values
+            return logs
 
-            self.train_function = train_function_checking_loss
+        self.train_function = train_function_guarded
         return self.train_function
 
     def _update_trackers(self, loss, outputs):
@@ -290,6 +372,56 @@ class SSLModel(keras.Model):
         if isinstance(config.get("encoders"), dict):
             config["encoders"] = {name: deserialize(c) for name, c in config["encoders"].items()}
         return cls(**config)
+
+
+# The key of a step's values in the train step's logs (taken out before Keras sees them),
+# and the first entry of a failed check's data.
+STEP_VALUES = "_sslzoo_step_values"
+NAN_MARKER = "sslzoo: non-finite training step"
+
+
+class NonFiniteLossError(tf.errors.InvalidArgumentError):
+    """A training step's loss or gradient is NaN or infinite: training stops before it is applied.
+
+    The message names the objective, the 1-based optimizer step, the logged values
+    of that step and of the last finite one.
+    """
+
+
+def _dense_values(gradient):
+    return gradient.values if isinstance(gradient, tf.IndexedSlices) else gradient
+
+
+def _where_finite(finite, gradient):
+    """`gradient` where `finite`, else zeros (IndexedSlices keep their indices)."""
+    if gradient is None:
+        return None
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(tf.where(finite, gradient.values, tf.zeros_like(gradient.values)), gradient.indices,
+                                gradient.dense_shape)
+    return tf.where(finite, gradient, tf.zeros_like(gradient))
+
+
+def _host_vector(values):
+    """A step-values tensor (maybe (1, T) under multi-worker) -> numpy (T,)."""
+    return np.asarray(keras.ops.convert_to_numpy(values), np.float64).reshape(-1)
+
+
+def _format_values(names, values):
+    return ", ".join(f"{name}={float(value):.6g}" for name, value in zip(names, values))
+
+
+def _values_in_message(message, count):
+    """The step-values vector a failed `tf.debugging.Assert` printed after `NAN_MARKER`, or None."""
+    tail = message.split(NAN_MARKER, 1)[-1]
+    found = re.search(r"\[([^\[\]]*)\]", tail)
+    if not found:
+        return None
+    try:
+        values = [float(token) for token in found.group(1).split()]
+    except ValueError:
+        return None
+    return np.asarray(values) if len(values) == count else None
 
 
 def _is_multi_worker(strategy):

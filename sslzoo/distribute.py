@@ -20,7 +20,7 @@ Specs:
   "tpu"           `TPUStrategy` from the configured resolver.
 
 Under multi-worker training every process backs up into its own directory
-(Keras' HDF5 files cannot be shared); `check_resume_consistency` makes the
+(`sslzoo.backup` writes one folder per process); `check_resume_consistency` makes the
 workers agree on the step they restored before any of them trains, so a lost
 backup fails loudly instead of silently desynchronising the replicas.
 """
@@ -29,8 +29,9 @@ import json
 import os
 import socket
 
-import keras
 import tensorflow as tf
+
+from sslzoo import backup
 
 STRATEGY_SPECS = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
@@ -73,7 +74,7 @@ def is_chief():
 def backup_dir(root):
     """This process's own backup directory under `root`, e.g. `root/worker_1`.
 
-    Keras' BackupAndRestore files cannot be shared between processes (HDF5 lock).
+    Backups (`sslzoo.backup`) hold one process's variables and input position.
     """
     kind, index = task()
     return os.path.join(root, f"{kind}_{index}")
@@ -207,10 +208,12 @@ def check_resume_consistency(strategy, step, what="step"):
     return low
 
 
-class ConsistentBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` that checks all workers restored the same step.
+class ConsistentBackupAndRestore(backup.ExactBackupAndRestore):
+    """`sslzoo.backup.ExactBackupAndRestore` that checks all workers restored the same step.
 
-    Give each worker its own `backup_dir` (`backup_dir(root)`).
+    Give each worker its own `backup_dir` (`backup_dir(root)`); the other
+    arguments are `ExactBackupAndRestore`'s (exact mid-epoch resume, atomic
+    backups, `every_steps`, `data_position`).
     After restoring, the optimizer's step count is compared across workers
     with `check_resume_consistency`; a mismatch raises `ResumeMismatchError`
     on every worker before any training step runs.

@@ -20,6 +20,9 @@ fails first.
   public `exclude_from_weight_decay` replaces earlier exclusions instead of adding
   to them, and nothing public tells whether a variable is decayed; CLIP keeps its
   logit scale out of (decoupled) weight decay with these.
+- `set_initial_epoch(model, epoch)`: `Model._initial_epoch`, which `fit` reads
+  (over its `initial_epoch` argument) to start a resumed run; Keras' own
+  `BackupAndRestore` sets it the same way. `sslzoo.backup` resumes with it.
 - `SSLModel._maybe_symbolic_build` overrides a private Trainer hook (keras issue
   20585): Keras' version reduces a PerReplica batch, which fails under
   MultiWorkerMirroredStrategy. It lives in models/base.py, as it must.
@@ -45,6 +48,11 @@ def assigned_strategy(model):
 def tf_variable(variable):
     """The `tf.Variable` behind a Keras 3 variable (a tf.Variable passes through)."""
     return getattr(variable, "value", variable) if hasattr(variable, "_value") else variable
+
+
+def set_initial_epoch(model, epoch):
+    """Makes the next `model.fit` start at `epoch` (0-based), as a restored backup requires."""
+    model._initial_epoch = int(epoch)
 
 
 def exclude_from_weight_decay(optimizer, variables):

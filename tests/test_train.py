@@ -1,6 +1,5 @@
 """sslzoo-train and sslzoo-eval end to end on a tiny budget, including resume after a kill."""
 import csv
-import glob
 import json
 import os
 import signal
@@ -33,13 +32,15 @@ def epochs_logged(model_dir):
 
 
 def epochs_backed_up(model_dir):
-    """How many epochs the run's BackupAndRestore has saved (0 before the first)."""
-    for path in glob.glob(os.path.join(model_dir, "backup", "*", "training_metadata.json")):
+    """How many epochs the run's backups have completed (0 before the first)."""
+    from sslzoo import backup
+
+    for path in backup.complete_backups(os.path.join(model_dir, "backup", "worker_0")):
         try:
-            with open(path) as f:
-                return int(json.load(f)["epoch"])
-        except (OSError, ValueError, KeyError):
-            return 0  # being written
+            state = backup.read_state(path)
+        except (OSError, ValueError):
+            return 0  # replaced by a newer backup while read
+        return int(state["epoch"]) if state["batch_in_epoch"] == 0 else 0
     return 0
 
 

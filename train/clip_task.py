@@ -60,7 +60,7 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
       precision: "float32" or a mixed policy already set globally.
     Returns:
       dict with "model", "train_dataset" (batches {"image" (B, S, S, 3), "text" (B, L)},
-      drop_remainder), "steps_per_epoch", "global_batch", "learning_rate", "preset".
+      drop_remainder), "train_passes" (one pass after another: what sslzoo-train iterates), "steps_per_epoch", "global_batch", "learning_rate", "preset".
     """
     del data_dir
     if preset.get("dataset") != "digits":
@@ -71,12 +71,17 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
         "train", tokenizer, batch_size=global_batch, image_size=preset["image_size"],
         templates=preset["templates"], numeral_fraction=preset["numeral_fraction"], seed=seed,
         limit=max_examples)
+    train_passes = captions.digit_caption_dataset(
+        "train", tokenizer, batch_size=global_batch, image_size=preset["image_size"],
+        templates=preset["templates"], numeral_fraction=preset["numeral_fraction"], seed=seed,
+        limit=max_examples, endless=True)
     steps_per_epoch = int(train_dataset.cardinality())
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size {global_batch} is larger than the training set")
     model, peak = task.compile_objective(preset, strategy, lambda: build_model(preset, tokenizer), steps_per_epoch,
                                          global_batch, precision=precision, jit_compile=jit_compile)
-    return {"model": model, "train_dataset": train_dataset, "steps_per_epoch": steps_per_epoch,
+    return {"model": model, "train_dataset": train_dataset, "train_passes": train_passes,
+            "steps_per_epoch": steps_per_epoch,
             "global_batch": global_batch, "learning_rate": peak, "preset": preset}
 
 

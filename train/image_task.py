@@ -32,7 +32,7 @@ def build(preset, strategy, *, data_dir=None, max_examples=None, seed=0, jit_com
     """Compiled objective, training dataset and the evaluation data.
 
     Returns:
-      dict with "model", "train_dataset", "steps_per_epoch", "global_batch",
+      dict with "model", "train_dataset" (one pass), "train_passes" (endless), "steps_per_epoch", "global_batch",
       "learning_rate", "train" and "test" ((images, labels) numpy pairs).
     """
     train = load_split(preset, "train", data_dir, max_examples)
@@ -45,6 +45,8 @@ def build(preset, strategy, *, data_dir=None, max_examples=None, seed=0, jit_com
     steps_per_epoch = len(train[0]) // global_batch
     augment = factory.build_augment(preset, seed=seed)
     train_dataset = data.pretrain_dataset(train[0], global_batch, augment, seed=seed)
+    # What sslzoo-train iterates: one pass after another, resumable to the batch.
+    train_passes = data.pretrain_dataset(train[0], global_batch, augment, seed=seed, endless=True)
     total_steps = preset["epochs"] * steps_per_epoch
     model, peak = task.compile_objective(
         preset, strategy, lambda: factory.build_objective(preset, total_steps=total_steps), steps_per_epoch,
@@ -52,6 +54,7 @@ def build(preset, strategy, *, data_dir=None, max_examples=None, seed=0, jit_com
     return {
         "model": model,
         "train_dataset": train_dataset,
+        "train_passes": train_passes,
         "steps_per_epoch": steps_per_epoch,
         "global_batch": global_batch,
         "learning_rate": peak,

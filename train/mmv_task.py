@@ -21,6 +21,7 @@ from sslzoo import backbones
 from sslzoo import precision as precision_lib
 from sslzoo.data.av_digits import (CANVAS, CLASS_NAMES, DEFAULT_CLIPS, DIRECTIONS, HELD_OUT_TEMPLATES, NUM_FRAMES,
                                     SAMPLE_RATE, av_digits, av_digits_dataset, narration)
+from sslzoo.data.pipeline import endless_passes, permuted_batches
 from sslzoo.evaluation.multimodal import multimodal_report
 from sslzoo.models import factory
 from sslzoo.models.mmv import MMV
@@ -62,14 +63,14 @@ def build_model(preset, vocabulary):
     return MMV({"video": video, "audio": audio, "text": text}, name="mmv", **preset["objective_args"])
 
 
-def clip_dataset(data, tokenizer, batch_size, training, seed=0):
+def clip_dataset(data, tokenizer, batch_size, training, seed=0, endless=False):
     """Batches `{"video", "audio", "text" (B, K, L) int32, "text_mask", "audio_mask"}` of AV-digits arrays.
 
     Shuffled (seeded, every pass) when `training`; drop_remainder so every replica
-    holds the same local batch.
+    holds the same local batch. `endless`: one training pass after another, each
+    shuffled by a stateless pass seed (`sslzoo.data.pipeline.endless_passes`), what
+    a resumable run iterates.
     """
-    dataset = av_digits_dataset(data=data, training=training, seed=seed)
-    dataset = dataset.batch(batch_size, drop_remainder=True)
 
     def to_batch(clips):
         strings = clips["text"]  # (B, K)
@@ -80,6 +81,23 @@ def clip_dataset(data, tokenizer, batch_size, training, seed=0):
         batch["text"] = tf.cast(ids, tf.int32)
         return batch
 
+    if endless:
+        # Shuffle clip indices and gather (the arrays are held once, outside the passes).
+        columns = {key: tf.constant(data[key].astype(str) if key == "text" else data[key]) for key in BATCH_KEYS}
+        count = len(data["label"])
+
+        def gather(indices):
+            clips = {key: tf.gather(value, indices) for key, value in columns.items()}
+            clips["video"] = tf.cast(clips["video"], tf.float32) / 255.0
+            return to_batch(clips)
+
+        def one_pass(pass_seed):
+            return (permuted_batches(count, batch_size, pass_seed)
+                    .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE))
+
+        return endless_passes(one_pass, seed)
+    dataset = av_digits_dataset(data=data, training=training, seed=seed)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
     return dataset.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
@@ -119,7 +137,8 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
                                               precision)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
     train_dataset = clip_dataset(train_data, model.tokenizer, global_batch, training=True, seed=seed)
-    return {"model": model, "train_dataset": train_dataset, "steps_per_epoch": steps_per_epoch,
+    train_passes = clip_dataset(train_data, model.tokenizer, global_batch, training=True, seed=seed, endless=True)
+    return {"model": model, "train_dataset": train_dataset, "train_passes": train_passes, "steps_per_epoch": steps_per_epoch,
             "global_batch": global_batch, "learning_rate": peak, "preset": preset, "train_data": train_data,
             "seed": seed}
 

@@ -4,8 +4,11 @@
     sslzoo-train --preset=barlow_twins_digits --epochs=5 --model_dir=runs/bt
     sslzoo-train --preset=simclr_cifar10 --data_dir=~/tensorflow_datasets --strategy=mirrored
 
-Writes into --model_dir: TensorBoard logs (`logs/`), a backup each epoch
-(`backup/`, so rerunning the same command resumes after an interruption), the
+Writes into --model_dir: TensorBoard logs (`logs/`), a backup each epoch and
+every --backup_every_steps steps (`backup/`, written atomically; rerunning the
+same command after a kill, even mid-epoch, resumes from the last one with the
+optimizer, schedule, input position and every variable restored: with
+--deterministic the final weights equal an uninterrupted run's), the
 trained objective (`model.keras`), `history.csv`, `report.json`, the plots
 `loss.png`, `probe_accuracy.png`, `embedding_map.png`, and the exported
 encoder (`export/saved_model`, plus any other --export_formats).
@@ -38,6 +41,14 @@ flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA (one de
 flags.DEFINE_integer("probe_every", 1, "Online linear probe every N epochs (0: never).")
 flags.DEFINE_list("export_formats", ["saved_model"], "Export formats: saved_model, hub, tflite.")
 flags.DEFINE_integer("seed", 0, "Random seed for weights, shuffling and augmentation.")
+flags.DEFINE_bool("deterministic", False, "Reproducible to the bit: op determinism "
+                  "(tf.config.experimental.enable_op_determinism) on top of the seeded data order and "
+                  "augmentation, so a run resumed after a kill ends with the weights of an uninterrupted one.")
+flags.DEFINE_integer("backup_every_steps", None, "Also back up every N training steps (default: each epoch "
+                     "only). Backups (model_dir/backup) hold the whole training state and the input position; "
+                     "rerunning the same command resumes from the last one, mid-epoch included.", lower_bound=1)
+flags.DEFINE_bool("evaluate", True, "After training, evaluate, plot, export and write report.json "
+                  "(--noevaluate: stop after saving model.keras).")
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (1: progress bar).")
 
 TASKS = {"image": "sslzoo.train.image_task", "clip": "sslzoo.train.clip_task", "mmv": "sslzoo.train.mmv_task"}
@@ -126,16 +137,20 @@ def resolve_preset():
         raise app.UsageError(f"--preset={FLAGS.preset} overrides: {error}") from None
 
 
-def train_callbacks(model_dir, task_callbacks):
+def train_callbacks(model_dir, task_callbacks, backup_every_steps=None):
     """Backup (one folder per worker, resume checked across workers), the task's
-    callbacks, and on the chief TensorBoard, the CSV history and throughput."""
+    callbacks, and on the chief TensorBoard, the CSV history and throughput.
+
+    The backup checkpoints the input iterator ("checkpoint"): `main` feeds `fit`
+    the task's endless passes, so one iterator serves the whole run."""
     import keras
 
     from sslzoo import distribute
     from sslzoo.train.progress import Throughput
 
     throughput = Throughput()
-    backup = distribute.ConsistentBackupAndRestore(distribute.backup_dir(os.path.join(model_dir, "backup")))
+    backup = distribute.ConsistentBackupAndRestore(distribute.backup_dir(os.path.join(model_dir, "backup")),
+                                                   every_steps=backup_every_steps, data_position="checkpoint")
     # Order matters: the task's callbacks (the online probe) add to the epoch's logs
     # before TensorBoard and the CSV log record them, and the backup comes last, so an
     # epoch it has saved is always in the history too (a kill between the two reruns
@@ -178,6 +193,8 @@ def main(argv):
     model_dir = FLAGS.model_dir or os.path.join("runs", FLAGS.preset)
     os.makedirs(model_dir, exist_ok=True)
     keras.utils.set_random_seed(FLAGS.seed)
+    if FLAGS.deterministic:
+        tf.config.experimental.enable_op_determinism()
     precision.set_precision(FLAGS.precision)
     strategy = distribute.strategy(FLAGS.strategy)
     from sslzoo.train.task import check_task
@@ -192,18 +209,33 @@ def main(argv):
           f"peak learning rate {built['learning_rate']:.4g}, {preset['epochs']} epochs of "
           f"{built['steps_per_epoch']} steps, model_dir {model_dir}")
 
-    throughput, callbacks = train_callbacks(model_dir, task.callbacks(built, FLAGS.probe_every))
+    throughput, callbacks = train_callbacks(model_dir, task.callbacks(built, FLAGS.probe_every),
+                                            FLAGS.backup_every_steps)
     start = time.perf_counter()
     # One iterator for the whole run: a fresh one per epoch (a finite dataset) stalled
     # the first step of most epochs by ~8 s on 2 cores, a third of a digits epoch.
-    # Each pass reshuffles, and drop_remainder makes a pass exactly one epoch.
-    train_dataset = built["train_dataset"].repeat().prefetch(tf.data.AUTOTUNE)  # prefetch across passes
+    # Each pass reshuffles, and drop_remainder makes a pass exactly one epoch. The
+    # task's endless passes are shuffled by stateless pass seeds, so the backup's
+    # checkpoint of this iterator restores the input position exactly.
+    if "train_passes" in built:
+        train_dataset = built["train_passes"]
+    else:
+        train_dataset = built["train_dataset"].repeat()
+        logging.warning("the task gives no `train_passes`: a resumed run continues with other data orders")
+    train_dataset = train_dataset.prefetch(tf.data.AUTOTUNE)  # prefetch across passes
     model.fit(train_dataset, steps_per_epoch=built["steps_per_epoch"], epochs=preset["epochs"],
               callbacks=callbacks, verbose=FLAGS.verbose)
     train_seconds = time.perf_counter() - start
+    backup = next(c for c in callbacks if isinstance(c, distribute.ConsistentBackupAndRestore))
+    if backup.restored_from is not None:
+        state = backup.restored_state
+        print(f"sslzoo-train: resumed from {backup.restored_from} (epoch {state['epoch']}, batch "
+              f"{state['batch_in_epoch']} of {built['steps_per_epoch']}, {state['batches']} steps done)")
     if not distribute.is_chief():
         return  # the chief alone saves, evaluates, plots, exports and reports
     model.save(os.path.join(model_dir, "model.keras"))
+    if not FLAGS.evaluate:
+        return
 
     history = read_history(os.path.join(model_dir, "history.csv"))
     report = {

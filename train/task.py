@@ -4,7 +4,10 @@ A task module turns a preset into a trained, evaluated objective. `sslzoo-train`
 picks the module the preset's `task` names (`TASKS` in `sslzoo.train.pretrain`):
 
     build(preset, strategy, *, data_dir, max_examples, seed, jit_compile, precision) -> dict
-        "model" (compiled), "train_dataset" (batches of the objective's batch_spec),
+        "model" (compiled), "train_dataset" (one pass of batches of the objective's batch_spec),
+        "train_passes" (optional: the passes one after another, each reshuffled by a
+        stateless pass seed, `sslzoo.data.pipeline.endless_passes`; sslzoo-train
+        iterates it, so a backup's input position restores exactly),
         "steps_per_epoch", "global_batch", "learning_rate" (the peak rate), plus
         whatever `evaluate` needs.
     callbacks(built, probe_every) -> list of keras callbacks for `fit`.

@@ -69,6 +69,35 @@ class SeedStream:
         return self.generator.make_seeds(1)[:, 0]
 
 
+# SipHash key of `batch_seed` (any fixed pair: the run's seed enters the result directly).
+_HASH_KEY = [0x5eed, 0xba7c4]
+_HASH_BUCKETS = 2**63 - 1  # to_hash_bucket_strong's largest bucket count: hashes keep 63 bits
+
+
+def batch_seed(seed, keys):
+    """A stateless seed (2,) int64 for one batch: a function of `seed` and the batch's keys only.
+
+    Augmentation drawn from it is the same whenever the same elements arrive in
+    the same order under the same seed, whatever else ran before, in which order
+    parallel map calls were scheduled, or whether the run was resumed from a
+    checkpointed iterator; a reshuffled epoch (other elements, other order, or
+    another pass seed) gets fresh draws. A `tf.random.Generator` (`SeedStream`)
+    hands seeds out in call order, which parallel `map` calls make
+    nondeterministic and a resumed run restarts.
+
+    Args:
+      seed: int or int64 scalar tensor: the run's (or the pass's) seed.
+      keys: int (B,), the batch's element indices in the dataset.
+    Returns:
+      int64 (2,): [SipHash of the keys, `seed`].
+    """
+    if isinstance(seed, bool) or not (isinstance(seed, numbers.Integral) or tf.is_tensor(seed)):
+        raise ValueError(f"`seed` must be an int or an integer tensor, got {seed!r}")
+    joined = tf.strings.reduce_join(tf.strings.as_string(tf.cast(keys, tf.int64)), separator=",")
+    hashed = tf.strings.to_hash_bucket_strong(joined, _HASH_BUCKETS, key=_HASH_KEY)
+    return tf.stack([hashed, tf.cast(seed, tf.int64)])
+
+
 def check_images(images):
     """Batch (B, H, W, C), C in {1, 3}, uint8 or float -> the tensor, or ValueError."""
     images = tf.convert_to_tensor(images)

@@ -19,6 +19,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from sslzoo.augment import views
+from sslzoo.data import pipeline
 from sslzoo.data.bundled_digits import digits
 from sslzoo.preprocessing import eval_images
 
@@ -74,7 +76,7 @@ def _caption_table(templates):
 
 def digit_caption_dataset(split="train", tokenizer=None, batch_size=128, image_size=28,
                           templates=TRAIN_TEMPLATES, numeral_fraction=0.25, shuffle=True, seed=0,
-                          drop_remainder=True, limit=None):
+                          drop_remainder=True, limit=None, endless=False):
     """Captioned bundled digits; a caption is drawn afresh for every image in every epoch.
 
     Args:
@@ -86,6 +88,9 @@ def digit_caption_dataset(split="train", tokenizer=None, batch_size=128, image_s
       shuffle: reshuffle every epoch; seed: shuffle and caption-choice seed.
       drop_remainder: drop the last partial batch (needed for cross-replica losses).
       limit: use only the first `limit` images of the split.
+      endless: one pass after another, each reshuffled and captioned afresh from a
+        stateless pass seed (`sslzoo.data.pipeline.endless_passes`): what a
+        resumable run iterates.
     Returns:
       tf.data.Dataset of {"image": float32 (B, S, S, 3), "text": int32 (B, L) or tf.string (B,)}.
     """
@@ -97,7 +102,32 @@ def digit_caption_dataset(split="train", tokenizer=None, batch_size=128, image_s
         images, labels = images[:limit], labels[:limit]
     table = _caption_table(templates)
 
-    # A stateful generator: its state survives the iterator, so every epoch draws new captions.
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be positive, got {batch_size}")
+
+    def with_captions(pass_seed):
+        def draw(images, labels, keys):
+            # Stateless draws keyed by the pass and the batch's elements: every pass
+            # draws new captions, and a run resumed from a checkpointed iterator draws
+            # the same ones as an uninterrupted run (a tf.random.Generator would not).
+            draws = tf.random.stateless_uniform([2, tf.shape(labels)[0]], views.batch_seed(pass_seed, keys))
+            template = tf.minimum(tf.cast(draws[0] * len(templates), tf.int32), len(templates) - 1)
+            use_numeral = tf.cast(draws[1] < numeral_fraction, tf.int32)
+            return images, tf.gather_nd(table, tf.stack([tf.cast(labels, tf.int32), use_numeral, template], axis=-1))
+        return draw
+
+    if endless:
+        columns = (tf.constant(images), tf.constant(labels))  # held once; every pass gathers from them
+
+        def one_pass(pass_seed):
+            keys = pipeline.permuted_batches(len(images), batch_size, pass_seed, drop_remainder)
+            dataset = keys.map(lambda k: (tf.gather(columns[0], k), tf.gather(columns[1], k), k))
+            dataset = dataset.map(with_captions(pass_seed), num_parallel_calls=tf.data.AUTOTUNE)
+            return _finish(dataset, tokenizer, batch_size, image_size, drop_remainder, batched=True)
+
+        return pipeline.endless_passes(one_pass, seed)
+    # One pass (an epoch per iteration): a stateful generator, whose state survives the
+    # iterator, draws new captions every epoch (also unshuffled).
     generator = tf.random.Generator.from_seed(seed)
 
     def caption(label):
@@ -112,8 +142,8 @@ def digit_caption_dataset(split="train", tokenizer=None, batch_size=128, image_s
     return _finish(dataset, tokenizer, batch_size, image_size, drop_remainder)
 
 
-def _finish(dataset, tokenizer, batch_size, image_size, drop_remainder):
-    """(image, caption) pairs -> batched {"image", "text"} dicts, preprocessed and tokenised."""
+def _finish(dataset, tokenizer, batch_size, image_size, drop_remainder, batched=False):
+    """(image, caption) pairs (or batches of them) -> batched {"image", "text"} dicts, preprocessed and tokenised."""
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be positive, got {batch_size}")
 
@@ -121,7 +151,8 @@ def _finish(dataset, tokenizer, batch_size, image_size, drop_remainder):
         text = captions if tokenizer is None else tokenizer(captions)
         return {"image": eval_images(images, image_size), "text": text}
 
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if not batched:
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
