@@ -299,6 +299,23 @@ _DEFINITIONS = {
                         "head": {"hidden_dim": 512, "bottleneck_dim": 128, "output_dim": 1024, "use_bn": True}},
         source=DIGITS_SOURCE + " (untuned), multicrop as swav_digits",
     ),
+    "dino_vit_digits": _recipe(
+        _DIGITS_COMMON, objective="dino", backbone={"name": "vit_digits"},
+        augment={"kind": "multicrop", "recipe": "digits", "num_local": 2, "crop_area": (0.5, 1.0)},
+        # dino_digits with the ViT settings of main_dino.py: no BN in the head, AdamW 5e-4 x B/256,
+        # weight decay 0.04 (its starting value), clip_grad 3.0.
+        objective_args={"momentum": 0.99, "teacher_temp": 0.04, "warmup_teacher_temp": 0.04,
+                        "freeze_last_layer_steps": 15,
+                        "head": {"hidden_dim": 512, "bottleneck_dim": 64, "output_dim": 1024, "use_bn": False}},
+        optimizer={"name": "adamw", "base_learning_rate": 5e-4, "scaling": "linear", "weight_decay": 0.04,
+                   "clipnorm": 3.0},
+        source="sslzoo digits recipe: not a published recipe (untuned); vit_digits (patch 4, width 64, 4 blocks) "
+               "with main_dino.py's ViT defaults (adamw, lr 5e-4 x B/256, wd 0.04, clip_grad 3.0, "
+               "use_bn_in_head False)",
+        notes="main_dino.py raises the weight decay from 0.04 to 0.4 on a cosine, exempts biases, norms, "
+              "the [CLS] token and the position embedding from it, and trains the student (not the teacher) "
+              "with drop_path_rate 0.1; vit_digits has no stochastic depth here.",
+    ),
     "byol_cifar10": _recipe(
         _CIFAR_COMMON, objective="byol", augment={"kind": "simclr", "recipe": "solo_asymmetric"},
         # base_tau 0.99 -> final_tau 1.0 on a cosine: BYOL's default schedule over the run.

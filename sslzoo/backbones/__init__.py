@@ -2,10 +2,12 @@
 
     encoder = sslzoo.backbones.resnet18(input_shape=(32, 32, 3), stem="cifar")
     encoder = sslzoo.backbones.get("small_cnn", input_shape=(28, 28, 3))
+    encoder = sslzoo.backbones.get("vit_small")                    # ViT-S/16, [CLS] token (B, 384)
     encoder = sslzoo.backbones.get("tsm_resnet50")                 # clips (B, T, H, W, 3) in [0, 1]
     encoder = sslzoo.backbones.get("audio_resnet50")               # raw waveforms (B, samples)
 
-Images: resnet18/34/50, small_cnn. Video (`video.py`): tsm_resnet18/50 (any
+Images: resnet18/34/50, small_cnn, vit_tiny / vit_small / vit_digits (Vision
+Transformers, any configuration via `vit`). Video (`video.py`): tsm_resnet18/50 (any
 depth via `tsm_resnet`), s3d (S3D-G), small_video_cnn. Audio (`audio.py`, log-mel
 in the graph): audio_resnet18/50 (any depth via `audio_resnet`), small_audio_cnn.
 """
@@ -14,6 +16,7 @@ from sslzoo.backbones.resnet import resnet, resnet18, resnet34, resnet50
 from sslzoo.backbones.small_cnn import small_cnn
 from sslzoo.backbones.audio import audio_resnet, small_audio_cnn
 from sslzoo.backbones.video import s3d, small_video_cnn, tsm_resnet, tsm_resnet18, tsm_resnet50
+from sslzoo.backbones.vit import vit, vit_digits, vit_small, vit_tiny
 
 
 def audio_resnet18(**kwargs):
@@ -31,6 +34,9 @@ BACKBONES = {
     "resnet34": resnet34,
     "resnet50": resnet50,
     "small_cnn": small_cnn,
+    "vit_tiny": vit_tiny,
+    "vit_small": vit_small,
+    "vit_digits": vit_digits,
     "tsm_resnet18": tsm_resnet18,
     "tsm_resnet50": tsm_resnet50,
     "s3d": s3d,
@@ -50,4 +56,4 @@ def get(name, **kwargs):
 
 __all__ = ["BACKBONES", "any_size", "audio_resnet", "audio_resnet18", "audio_resnet50", "get", "resnet", "resnet18",
            "resnet34", "resnet50", "s3d", "small_audio_cnn", "small_cnn", "small_video_cnn", "tsm_resnet",
-           "tsm_resnet18", "tsm_resnet50"]
+           "tsm_resnet18", "tsm_resnet50", "vit", "vit_digits", "vit_small", "vit_tiny"]
