@@ -147,3 +147,62 @@ def build_optimizer(preset, steps_per_epoch, global_batch, peak_learning_rate=No
     spec = _optimizer(preset)
     peak = peak_learning_rate if peak_learning_rate is not None else learning_rate(preset, global_batch)
     return optimizers.get(spec.name, build_schedule(preset, steps_per_epoch, peak), **spec.arguments())
+
+
+def _accepted_names(target):
+    """Keyword names `target` (a function or class) takes, following `**kwargs` up a class's MRO;
+    None when it takes arbitrary keywords (nothing to check)."""
+    import inspect
+
+    names = set()
+    for owner in (target.__mro__ if inspect.isclass(target) else (target,)):
+        function = owner.__init__ if inspect.isclass(target) else owner
+        if inspect.isclass(target) and "__init__" not in vars(owner):
+            continue
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names |= {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            return names - {"self"}
+        if inspect.isclass(target) and owner.__module__.startswith("keras."):
+            return names - {"self"} | {"name", "dtype", "trainable"}
+    return None
+
+
+def _check_keys(where, given, target, handled=()):
+    """RecipeError naming the first key of `given` that `target` does not take."""
+    from sslzoo.models.recipe import RecipeError
+
+    accepted = _accepted_names(target)
+    if accepted is None:
+        return
+    accepted |= set(handled)
+    for key in given:
+        if key not in accepted:
+            raise RecipeError(f"{where}.{key} is not an argument of {getattr(target, '__name__', target)} "
+                              f"(its arguments: {', '.join(sorted(accepted - {'self'}))})")
+
+
+def check_arguments(recipe, where="recipe: "):
+    """Checks every nested argument dict of a recipe against what it configures, before any
+    work: `objective_args` (and its `projector` / `predictor` heads) against the registered
+    objective, `backbone` against the backbone builder, `augment` against the view
+    generator. Raises `RecipeError` naming the key (e.g. "objective_args.temprature")."""
+    if recipe.get("objective") in registry.available():
+        args = recipe.get("objective_args") or {}
+        _check_keys(f"{where}objective_args", args, registry.get(recipe["objective"]))
+        for head, cls in (("projector", heads.ProjectionHead), ("predictor", heads.PredictionHead)):
+            if isinstance(args.get(head), dict):
+                _check_keys(f"{where}objective_args.{head}", args[head], cls, handled=("synchronized_bn",))
+    backbone = dict(recipe.get("backbone") or {})
+    if backbone.get("name") in backbones.BACKBONES:
+        name = backbone.pop("name")
+        _check_keys(f"{where}backbone", backbone, backbones.BACKBONES[name])
+    spec = recipe.get("augment")
+    if spec and spec.get("kind") in ("simclr", "multicrop"):
+        target = augment.SimCLRAugment if spec["kind"] == "simclr" else augment.MultiCrop
+        handled = ("kind", "recipe", "crop_area", "local_size", "global_area", "local_area", "local_blur_prob",
+                   "local_solarize_prob")
+        _check_keys(f"{where}augment", spec, target, handled=handled)

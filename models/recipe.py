@@ -367,6 +367,10 @@ class Recipe(_Record):
                 raise RecipeError(f"{where}augment.kind must be one of {list(AUGMENT_KINDS)}, got {kind!r}")
             if "recipe" in self.augment and not isinstance(self.augment["recipe"], str):
                 raise RecipeError(f"{where}augment.recipe must be a string, got {self.augment['recipe']!r}")
+        # The nested argument objects, against what they configure (`factory` imports this module).
+        from sslzoo.models import factory
+
+        factory.check_arguments(self, where)
 
     def to_json(self, indent=2):
         """The recipe as JSON text (keys sorted; `from_json` reads it back to an equal recipe)."""

@@ -37,6 +37,14 @@ def test_a_minimal_recipe_fills_defaults_and_converts_types():
     (_minimal(optimizer={"name": "sgd", "base_learning_rate": 0.1, "momentun": 0.9}),
      r"optimizer has no field 'momentun'; fields: .*momentum"),
     (_minimal(schedule={"warmup": 3}), r"schedule has no field 'warmup'; fields: kind, warmup_epochs"),
+    # Nested argument objects, against the constructor they configure:
+    (_minimal(objective_args={"temprature": 0.2}), r"objective_args.temprature is not an argument of SimCLR"),
+    (_minimal(objective_args={"projector": {"hiden_dims": [8]}}),
+     r"objective_args.projector.hiden_dims is not an argument of ProjectionHead .*hidden_dims"),
+    (_minimal(backbone={"name": "small_cnn", "widht": [8]}), r"backbone.widht is not an argument of small_cnn"),
+    (_minimal(backbone={"name": "resnet18", "widht": 0.5}), r"backbone.widht is not an argument of resnet18 .*width"),
+    (_minimal(augment={"kind": "simclr", "crop_aera": [0.2, 1.0]}),
+     r"augment.crop_aera is not an argument of SimCLRAugment .*crop_area"),
 ])
 def test_an_unknown_field_is_named(data, message):
     with pytest.raises(RecipeError, match=message):

@@ -12,6 +12,7 @@ depth via `tsm_resnet`), s3d (S3D-G), small_video_cnn. Audio (`audio.py`, log-me
 in the graph): audio_resnet18/50 (any depth via `audio_resnet`), small_audio_cnn.
 """
 from sslzoo.backbones.common import any_size
+from sslzoo.backbones.common import keywords_of
 from sslzoo.backbones.resnet import resnet, resnet18, resnet34, resnet50
 from sslzoo.backbones.small_cnn import small_cnn
 from sslzoo.backbones.audio import audio_resnet, small_audio_cnn
@@ -19,11 +20,13 @@ from sslzoo.backbones.video import s3d, small_video_cnn, tsm_resnet, tsm_resnet1
 from sslzoo.backbones.vit import vit, vit_digits, vit_small, vit_tiny
 
 
+@keywords_of(audio_resnet, "depth")
 def audio_resnet18(**kwargs):
     """Audio ResNet-18 on the log-mel spectrogram, h (B, 512 * width); keywords as in `audio_resnet`."""
     return audio_resnet(18, **kwargs)
 
 
+@keywords_of(audio_resnet, "depth")
 def audio_resnet50(**kwargs):
     """Audio ResNet-50 on the log-mel spectrogram, h (B, 2048 * width); keywords as in `audio_resnet`."""
     return audio_resnet(50, **kwargs)

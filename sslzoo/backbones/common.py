@@ -1,4 +1,6 @@
 """Pieces shared by the image backbones: input checks, fixed normalisation, conv-BN-ReLU."""
+import inspect
+
 import keras
 
 from sslzoo import keras_internals
@@ -12,6 +14,18 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # torchvision / SimCLR BatchNorm settings (torch momentum 0.1 == Keras momentum 0.9).
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
+
+
+def keywords_of(builder, *fixed):
+    """Decorator for a named variant `f(**kwargs)` of `builder` (resnet18 of resnet): its signature
+    becomes `builder`'s without the parameters in `fixed`, which the variant sets, so the
+    keywords a recipe passes can be checked before anything is built."""
+    def decorate(variant):
+        signature = inspect.signature(builder)
+        variant.__signature__ = signature.replace(
+            parameters=[p for p in signature.parameters.values() if p.name not in fixed])
+        return variant
+    return decorate
 
 
 def check_width(width):

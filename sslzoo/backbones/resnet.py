@@ -7,7 +7,7 @@ F = 512 * width for depths 18/34 (basic blocks) and 2048 * width for depth 50
 """
 import keras
 
-from sslzoo.backbones.common import check_image_shape, check_width, conv_bn, imagenet_normalization
+from sslzoo.backbones.common import check_image_shape, check_width, conv_bn, imagenet_normalization, keywords_of
 
 # depth -> (block kind, blocks per stage)
 RESNET_LAYOUTS = {
@@ -109,16 +109,19 @@ def resnet(depth, input_shape=(224, 224, 3), stem="imagenet", width=1.0,
     return keras.Model(images, h, name=name or f"resnet{depth}")
 
 
+@keywords_of(resnet, "depth")
 def resnet18(**kwargs):
     """ResNet-18 encoder, h (B, 512 * width); keywords as in `resnet`."""
     return resnet(18, **kwargs)
 
 
+@keywords_of(resnet, "depth")
 def resnet34(**kwargs):
     """ResNet-34 encoder, h (B, 512 * width); keywords as in `resnet`."""
     return resnet(34, **kwargs)
 
 
+@keywords_of(resnet, "depth")
 def resnet50(**kwargs):
     """ResNet-50 encoder, h (B, 2048 * width); keywords as in `resnet`."""
     return resnet(50, **kwargs)

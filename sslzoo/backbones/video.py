@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from sslzoo.backbones.batch_norm import BatchNorm
-from sslzoo.backbones.common import BN_EPSILON, BN_MOMENTUM, check_width, conv_bn, imagenet_normalization
+from sslzoo.backbones.common import BN_EPSILON, BN_MOMENTUM, check_width, conv_bn, imagenet_normalization, keywords_of
 from sslzoo.backbones.resnet import (BOTTLENECK_EXPANSION, RESNET_LAYOUTS, STAGE_CHANNELS, check_resnet_arguments,
                                      resnet_stem)
 
@@ -209,11 +209,13 @@ def tsm_resnet(depth=50, input_shape=(None, None, None, 3), stem="imagenet", wid
     return keras.Model(video, h, name=name or f"tsm_resnet{depth}")
 
 
+@keywords_of(tsm_resnet, "depth")
 def tsm_resnet18(**kwargs):
     """TSM-ResNet-18, h (B, 512 * width); keywords as in `tsm_resnet`."""
     return tsm_resnet(18, **kwargs)
 
 
+@keywords_of(tsm_resnet, "depth")
 def tsm_resnet50(**kwargs):
     """TSM-ResNet-50, h (B, 2048 * width); keywords as in `tsm_resnet`."""
     return tsm_resnet(50, **kwargs)

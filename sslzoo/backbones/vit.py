@@ -52,7 +52,7 @@ import math
 import keras
 import tensorflow as tf
 
-from sslzoo.backbones.common import check_image_shape, imagenet_normalization
+from sslzoo.backbones.common import check_image_shape, imagenet_normalization, keywords_of
 
 LAYER_NORM_EPSILON = 1e-6
 POOLS = ("cls", "avg")
@@ -324,16 +324,19 @@ def vit(input_shape=(224, 224, 3), patch_size=16, width=192, depth=12, heads=3, 
     return keras.Model(images, h, name=name or "vit")
 
 
+@keywords_of(vit)
 def vit_tiny(**kwargs):
     """ViT-Ti/16 (width 192, 12 blocks, 3 heads; 5,524,416 weights without a classifier); keywords as in `vit`."""
     return vit(**{**VIT_TINY, "name": "vit_tiny", **kwargs})
 
 
+@keywords_of(vit)
 def vit_small(**kwargs):
     """ViT-S/16 (width 384, 12 blocks, 6 heads; 21,665,664 weights without a classifier); keywords as in `vit`."""
     return vit(**{**VIT_SMALL, "name": "vit_small", **kwargs})
 
 
+@keywords_of(vit)
 def vit_digits(**kwargs):
     """A CPU-size ViT for digits: 28 x 28 inputs, patch 4, width 64, 4 blocks, 4 heads; keywords as in `vit`."""
     return vit(**{**VIT_DIGITS, "name": "vit_digits", **kwargs})
