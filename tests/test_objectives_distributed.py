@@ -6,13 +6,18 @@ CPUs (MirroredStrategy), from the same weights on the same global batches:
 - in float64 the two must agree to `FLOAT64_TOLERANCE` (1e-9): the algorithm is
   split-exact, whatever the CPU;
 - in float32 to within `FLOOR_FACTOR` x the rounding floor measured in the same
-  run (the same steps on one device with each batch's rows reordered), so the
-  bound follows the CPU's own rounding instead of a constant tuned on one CPU.
+  run (the same steps on one device with each batch's rows reordered, or from
+  weights one float32 spacing away), so the bound follows the CPU's own rounding
+  instead of a constant tuned on one CPU.
+
+The measured table is written to the terminal (past pytest's capture), so every
+CI log carries it.
 
 Both checks are shown to fail on injected split bugs (a per-replica statistic
 where the global one belongs) in Barlow Twins, Sinkhorn and the MoCo queue.
 """
 import os
+import sys
 
 import pytest
 
@@ -25,7 +30,16 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 @pytest.fixture(scope="module")
 def split_results():
     script = harness.split_equivalence_script(harness.OBJECTIVES, TESTS_DIR)
-    return run_python(script, devices=2, timeout=1200)
+    results = run_python(script, devices=2, timeout=1200)
+    lines = ["", "split equivalence, max |dw| 1 vs 2 replicas "
+             f"(oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}):",
+             f"{'objective':<18}{'float64':>10}{'float32':>10}{'floor':>10}{'tolerance':>11}"]
+    for name, entry in results.items():
+        f64, f32 = entry["float64"], entry["float32"]
+        lines.append(f"{name:<18}{f64['max_weight_diff']:>10.1e}{f32['max_weight_diff']:>10.1e}"
+                     f"{f32['floor']:>10.1e}{f32['tolerance']:>11.1e}")
+    sys.__stderr__.write("\n".join(lines) + "\n")
+    return results
 
 
 @pytest.fixture(scope="module")
