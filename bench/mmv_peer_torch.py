@@ -6,11 +6,13 @@ One step: a clip batch (B, T, H, W, 3) through a TSM-ResNet (temporal shift of
 v1.5 layout, frames folded into the batch), a raw waveform batch (B, samples)
 through an in-graph log-mel spectrogram (periodic Hann STFT, HTK mel filters,
 log(x + 1e-6), as `sslzoo.data.av.log_mel`) and an audio CNN, MMV's FAC heads
-into S_va (video: Linear-BN-ReLU-Linear; audio: Linear), the symmetric NCE at
+into S_va (video: Linear (no bias)-BN-ReLU-Linear; audio: Linear), the symmetric NCE at
 temperature 0.07 on cosine similarities (`sslzoo.losses.nce`), backward and Adam.
 Prints one JSON line with `clips_per_s` and `step_s`.
 
-The same computation in sslzoo (weights initialised differently; compare time only):
+The same computation in sslzoo (weights initialised differently; compare time only) is
+`bench/mmv_step.py --loss va` with the same flags (same trainable parameter count; both
+print `params_by_part`); bench/mmv_compare.py runs the two alternately:
 
     video = sslzoo.backbones.tsm_resnet(DEPTH, stem=STEM, width=WIDTH)
     audio = sslzoo.backbones.small_audio_cnn(sample_rate=RATE)        # --audio small
@@ -239,7 +241,9 @@ def main():
     video_net = TSMResNet(a.depth, a.stem, a.width, a.frames)
     audio_net = AudioEncoder(a.audio, a.sample_rate, a.width)
     d = a.embedding_dim
-    video_head = nn.Sequential(nn.Linear(video_net.features, d), nn.BatchNorm1d(d), nn.ReLU(), nn.Linear(d, d))
+    # The first Linear feeds a BN, so it has no bias (sslzoo.models.mmv._mlp, MMV's heads).
+    video_head = nn.Sequential(nn.Linear(video_net.features, d, bias=False), nn.BatchNorm1d(d), nn.ReLU(),
+                               nn.Linear(d, d))
     audio_head = nn.Linear(audio_net.features, d)
     modules = nn.ModuleList([video_net, audio_net, video_head, audio_head]).to(device)
     if a.channels_last:
@@ -270,11 +274,16 @@ def main():
         sync()
         times.append(time.perf_counter() - t)
     step_s = float(np.median(times))
-    params = sum(p.numel() for p in modules.parameters() if p.requires_grad)
+    def count(module):
+        return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+    params = count(modules)
+    by_part = {"video_encoder": count(video_net), "audio_encoder": count(audio_net),
+               "video_head": count(video_head), "audio_head": count(audio_head)}
     print(json.dumps({"what": "mmv_va_step", "depth": a.depth, "stem": a.stem, "width": a.width,
                       "batch": a.batch, "frames": a.frames, "size": a.size, "samples": a.samples,
                       "audio": a.audio, "device": a.device, "threads": torch.get_num_threads(),
-                      "trainable_params": params, "step_s": step_s, "clips_per_s": a.batch / step_s,
+                      "trainable_params": params, "params_by_part": by_part, "step_s": step_s, "clips_per_s": a.batch / step_s,
                       "torch": torch.__version__}))
 
 
