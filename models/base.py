@@ -195,17 +195,23 @@ class SSLModel(keras.Model):
             scaled_loss = self.optimizer.scale_loss(loss / replica.num_replicas())
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
-        step_values = None
+        step_values, checks = None, []
         if self.raise_on_nan:
-            gradients, step_values = self._guard(loss, outputs, gradients)
-        self.optimizer.apply(gradients, variables)
-        self.after_train_step(data, outputs)
-        logs = self._update_trackers(loss, outputs)
+            # This step's 1-based number, read before `apply` increments the counter.
+            step = tf.cast(self.optimizer.iterations, tf.int64) + 1
+            gradients, step_values, checks = self._guard(loss, outputs, gradients, step)
+        # Everything that changes state waits for the check, so a failed check changes
+        # nothing but the forward pass's batch-norm statistics (the step counter included).
+        with tf.control_dependencies(checks):
+            self.optimizer.apply(gradients, variables)
+            self.after_train_step(data, outputs)
+            logs = self._update_trackers(loss, outputs)
         if step_values is not None:
-            # This step's values, for the host: the error names the last finite ones
-            # (`make_train_function` takes them out before Keras sees the logs).
-            logs[STEP_VALUES] = (tf.reshape(step_values, [1, -1]) if _is_multi_worker(self.distribute_strategy)
-                                 else step_values)
+            # This step's number and values, for the host: the error names the last finite
+            # ones (`make_train_function` takes them out before Keras sees the logs).
+            multi_worker = _is_multi_worker(self.distribute_strategy)
+            logs[STEP_VALUES] = tf.reshape(step_values, [1, -1]) if multi_worker else step_values
+            logs[STEP_NUMBER] = tf.reshape(step, [1]) if multi_worker else step
         return logs
 
     def test_step(self, data):
@@ -228,13 +234,16 @@ class SSLModel(keras.Model):
         """True under a `LossScaleOptimizer` (mixed float16): it skips steps with non-finite gradients itself."""
         return isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
 
-    def _guard(self, loss, outputs, gradients):
+    def _guard(self, loss, outputs, gradients, step):
         """Stops a step whose loss (or, without loss scaling, a gradient) is not finite.
 
+        `step` (int64 scalar, 1-based) goes into the error.
+
         Returns:
-          (gradients, step values): the gradients, made to wait for the check (or, under
-          XLA, zeroed when it fails: the host raises after the step); the float32 vector
-          (2 + len(metric_names),) [loss finite, gradients finite, *logged values].
+          (gradients, step values, checks): the gradients (under XLA, zeroed when the
+          check fails: the host raises after the step); the float32 vector
+          (2 + len(metric_names),) [loss finite, gradients finite, *logged values]; the
+          check ops the update must wait for ([] under XLA, which drops them).
         """
         loss_finite = tf.reduce_all(tf.math.is_finite(loss))
         if self._scales_loss():
@@ -250,13 +259,11 @@ class SSLModel(keras.Model):
         if self._checks_loss_on_host():
             # XLA drops Assert: keep a non-finite gradient out of the weights here;
             # `make_train_function` raises on the host after the step.
-            return [_where_finite(finite, g) for g in gradients], step_values
-        # The update waits for the check, so a failed check applies nothing (nor
-        # runs `after_train_step` or the trackers: they follow in program order).
-        check = tf.debugging.Assert(finite, [NAN_MARKER, step_values], summarize=len(self.metric_names) + 2)
+            return [_where_finite(finite, g) for g in gradients], step_values, []
+        check = tf.debugging.Assert(finite, [NAN_MARKER, step, step_values], summarize=len(self.metric_names) + 2)
         with tf.control_dependencies([check]):
             gradients = [None if g is None else tf.identity(g) for g in gradients]
-        return gradients, step_values
+        return gradients, step_values, [check]
 
     def _nan_message(self, step, values=None, last=None, last_step=None):
         """The error for a non-finite step.
@@ -293,14 +300,15 @@ class SSLModel(keras.Model):
             return self.train_function
         compiled = self.train_function
         model = self
-        last = {"values": None}  # the last finite step's values (a tensor: read only after a failure)
+        # The last finite step's number and values: tensors, read only after a failure.
+        last = {"step": None, "values": None}
 
-        def failed_step(applied):
-            iterations = int(np.asarray(keras.ops.convert_to_numpy(model.optimizer.iterations)))
-            return iterations if applied else iterations + 1
-
-        def last_values():
-            return None if last["values"] is None else _host_vector(last["values"])
+        def raise_non_finite(step, values):
+            last_step = None if last["step"] is None else int(_host_vector(last["step"])[0])
+            if step is None and last_step is not None:
+                step = last_step + 1
+            last_values = None if last["values"] is None else _host_vector(last["values"])
+            raise NonFiniteLossError(None, None, model._nan_message(step, values, last_values, last_step))
 
         def train_function_guarded(iterator):
             try:
@@ -308,18 +316,15 @@ class SSLModel(keras.Model):
             except tf.errors.InvalidArgumentError as error:
                 if NAN_MARKER not in str(error.message):
                     raise
-                step = failed_step(applied=False)
-                raise NonFiniteLossError(None, None, model._nan_message(
-                    step, _values_in_message(str(error.message), len(model.metric_names) + 2), last_values(),
-                    step - 1)) from None
+                step, values = _assert_data(str(error.message), len(model.metric_names) + 2)
+                raise_non_finite(step, values)
             logs = dict(logs)
-            values = logs.pop(STEP_VALUES)
+            values, step = logs.pop(STEP_VALUES), logs.pop(STEP_NUMBER)
             if model._checks_loss_on_host():  # XLA: the check runs here, after the (zeroed) step
                 host = _host_vector(values)
                 if not (host[0] and host[1]):
-                    step = failed_step(applied=True)
-                    raise NonFiniteLossError(None, None, model._nan_message(step, host, last_values(), step - 1))
-            last["values"] = values
+                    raise_non_finite(int(_host_vector(step)[0]), host)
+            last["step"], last["values"] = step, values
             return logs
 
         self.train_function = train_function_guarded
@@ -377,6 +382,7 @@ class SSLModel(keras.Model):
 # The key of a step's values in the train step's logs (taken out before Keras sees them),
 # and the first entry of a failed check's data.
 STEP_VALUES = "_sslzoo_step_values"
+STEP_NUMBER = "_sslzoo_step_number"
 NAN_MARKER = "sslzoo: non-finite training step"
 
 
@@ -411,17 +417,23 @@ def _format_values(names, values):
     return ", ".join(f"{name}={float(value):.6g}" for name, value in zip(names, values))
 
 
-def _values_in_message(message, count):
-    """The step-values vector a failed `tf.debugging.Assert` printed after `NAN_MARKER`, or None."""
-    tail = message.split(NAN_MARKER, 1)[-1]
-    found = re.search(r"\[([^\[\]]*)\]", tail)
-    if not found:
-        return None
-    try:
-        values = [float(token) for token in found.group(1).split()]
-    except ValueError:
-        return None
-    return np.asarray(values) if len(values) == count else None
+def _assert_data(message, count):
+    """(step, values) a failed `tf.debugging.Assert` printed after `NAN_MARKER`: "[3] [1 0 2.5 ...]".
+
+    Either is None where the message does not hold it as expected.
+    """
+    fields = re.findall(r"\[([^\[\]]*)\]", message.split(NAN_MARKER, 1)[-1])
+    step = values = None
+    if fields and fields[0].strip().isdigit():
+        step = int(fields[0])
+    if len(fields) > 1:
+        try:
+            parsed = np.asarray([float(token) for token in fields[1].split()])
+        except ValueError:
+            parsed = None
+        if parsed is not None and len(parsed) == count:
+            values = parsed
+    return step, values
 
 
 def _is_multi_worker(strategy):

@@ -1,7 +1,8 @@
 """Exact, atomic training backups: a run killed at any step resumes where it stopped.
 
+    passes = sslzoo.data.pipeline.endless_passes(make_pass, seed)    # one pass after another
     backup = sslzoo.backup.ExactBackupAndRestore(root, every_steps=100, data_position="checkpoint")
-    model.fit(dataset.repeat(), steps_per_epoch=S, epochs=E, callbacks=[..., backup])
+    model.fit(passes, steps_per_epoch=S, epochs=E, callbacks=[..., backup])
 
 Keras' own `BackupAndRestore` (3.15) saves the weights file in place and records
 `{"epoch", "batch"}`, but restores the weights and the epoch only: a backup taken
@@ -21,11 +22,16 @@ This callback restores everything a step depends on:
 - the epoch and the batch within it: a resumed epoch runs only its remaining
   batches (Keras counts the skipped ones as done without training on them);
 - the input position: with `data_position="checkpoint"` the input iterator itself
-  (a `tf.data` checkpoint: shuffle buffers, seeds, read positions), for one
-  iterator serving the whole run (a repeated dataset with `steps_per_epoch`); with
-  "replay" (an iterator per epoch) a resumed epoch draws and drops the batches it
-  had consumed. Either is exact when the pipeline itself is deterministic: no
+  (a `tf.data` checkpoint: the pass, the place in it, any buffers), for one
+  iterator serving the whole run (`endless_passes` with `steps_per_epoch`; not
+  `.repeat()` over a reshuffling `shuffle`, whose next pass a checkpoint does not
+  reliably restore, see `sslzoo.data.pipeline.endless_passes`); with "replay" (an
+  iterator per epoch) a resumed epoch draws and drops the batches it had
+  consumed. Either is exact when the pipeline itself is deterministic: no
   stateful random ops in its maps (`sslzoo.augment.views.batch_seed`).
+
+`fit` must run one batch per train-function call (`steps_per_execution=1`, the
+default): a resumed epoch counts its finished batches call by call.
 
 Layout under `backup_dir` (one process per directory; see
 `sslzoo.distribute.backup_dir`):
@@ -49,6 +55,7 @@ import shutil
 import time
 import uuid
 import warnings
+import zipfile
 
 import keras
 import numpy as np
@@ -197,11 +204,12 @@ def save(path, model, state, iterator=None):
         raise
 
 
-def restore_variables(path, model):
-    """Assigns the variables saved in the backup folder `path` to `model`; returns its state dict.
+def read_backup(path, model):
+    """(state dict, arrays) of the backup folder `path`, checked against `model`'s variables; assigns nothing.
 
     Raises:
       BackupError: the backup's variables do not match the model's (count, shape).
+      OSError, ValueError, zipfile.BadZipFile: the backup cannot be read.
     """
     state = read_state(path)
     variables = state_variables(model)
@@ -215,8 +223,19 @@ def restore_variables(path, model):
         if list(array.shape) != list(variable.shape) or entry["group"] != group:
             raise BackupError(f"backup {path}: variable {entry['path']} ({entry['group']}, shape {entry['shape']}) "
                               f"does not match the model's {_describe(group, variable)}; delete it to start over")
-    for (_, variable), array in zip(variables, arrays):
+    return state, arrays
+
+
+def assign_variables(model, arrays):
+    """Assigns `arrays` (from `read_backup`) to `model`'s `state_variables`, in order."""
+    for (_, variable), array in zip(state_variables(model), arrays):
         variable.assign(array)
+
+
+def restore_variables(path, model):
+    """Assigns the variables saved in the backup folder `path` to `model`; returns its state dict."""
+    state, arrays = read_backup(path, model)
+    assign_variables(model, arrays)
     return state
 
 
@@ -232,9 +251,9 @@ class ExactBackupAndRestore(keras.callbacks.Callback):
       every_steps: also back up after every `every_steps` trained batches (counted
         over the whole run, so resumed runs keep the same rhythm); None: each epoch only.
       data_position: "checkpoint" (save the input iterator; the input must be one
-        dataset serving every epoch, i.e. `fit(dataset.repeat(), steps_per_epoch=S)`)
+        dataset serving every epoch, `fit(endless_passes(...), steps_per_epoch=S)`)
         or "replay" (a resumed epoch skips the batches it had consumed by reading
-        them; for a fresh iterator per epoch).
+        them; for a finite dataset, a fresh iterator per epoch).
       keep: how many complete backups to keep (>= 1; 2 keeps one to fall back on).
       delete_on_end: remove the backups when `fit` completes (as Keras does).
     """
@@ -287,29 +306,38 @@ class ExactBackupAndRestore(keras.callbacks.Callback):
         self._wrap_train_function()
 
     def _restore_newest(self):
-        failures = []
+        failures, found = [], None
         for path in complete_backups(self.backup_dir):
             try:
-                state = restore_variables(path, self.model)
+                found = (path, *read_backup(path, self.model))
+                break
             except BackupError:
                 raise
-            except (OSError, ValueError, KeyError, EOFError) as error:  # unreadable: fall back to the one before
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:  # unreadable: the one before
                 failures.append(f"{path}: {type(error).__name__}: {error}")
-                continue
-            if failures:
-                warnings.warn("unreadable backups skipped: " + "; ".join(failures))
-            self.restored_from, self.restored_state = path, state
-            if state["batch_in_epoch"]:
-                self._pending_metrics = path
-            if state.get("has_iterator"):
-                self._pending_iterator = os.path.join(path, ITERATOR_PREFIX)
-            elif self.data_position == "checkpoint" and state["batches"]:
-                warnings.warn(f"backup {path} holds no input position: the input restarts from its first batch")
-            return state
         if failures:
-            raise BackupError("no backup could be read: " + "; ".join(failures) +
-                              f". Delete {self.backup_dir} to start over.")
-        return None
+            warnings.warn("unreadable backups skipped: " + "; ".join(failures))
+        self.agree(None if found is None else found[1])
+        if found is None:
+            if failures:
+                raise BackupError("no backup could be read: " + "; ".join(failures) +
+                                  f". Delete {self.backup_dir} to start over.")
+            return None
+        path, state, arrays = found
+        assign_variables(self.model, arrays)
+        self.restored_from, self.restored_state = path, state
+        if state["batch_in_epoch"]:
+            self._pending_metrics = arrays
+        if state.get("has_iterator"):
+            self._pending_iterator = os.path.join(path, ITERATOR_PREFIX)
+        elif self.data_position == "checkpoint" and state["batches"]:
+            warnings.warn(f"backup {path} holds no input position: the input restarts from its first batch")
+        return state
+
+    def agree(self, state):
+        """Called once on every process with the backup about to be restored (None: none), before
+        any variable is assigned; `sslzoo.distribute.ConsistentBackupAndRestore` checks there that
+        every worker restores the same step."""
 
     def _restore_iterator(self, iterator):
         try:
@@ -344,8 +372,8 @@ class ExactBackupAndRestore(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         if self._pending_metrics is not None:  # fit reset the trackers just before this call
-            path, self._pending_metrics = self._pending_metrics, None
-            restore_variables(path, self.model)  # the same values again, now with the trackers'
+            arrays, self._pending_metrics = self._pending_metrics, None
+            assign_variables(self.model, arrays)  # the same values again, now with the trackers'
         else:
             self._batch_in_epoch = 0
 

@@ -214,14 +214,15 @@ class ConsistentBackupAndRestore(backup.ExactBackupAndRestore):
     Give each worker its own `backup_dir` (`backup_dir(root)`); the other
     arguments are `ExactBackupAndRestore`'s (exact mid-epoch resume, atomic
     backups, `every_steps`, `data_position`).
-    After restoring, the optimizer's step count is compared across workers
-    with `check_resume_consistency`; a mismatch raises `ResumeMismatchError`
-    on every worker before any training step runs.
+    Before restoring, the optimizer step each worker's backup holds is compared
+    across workers with `check_resume_consistency`; a mismatch raises
+    `ResumeMismatchError` on every worker before any variable changes.
     """
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        step = self.model.optimizer.iterations.numpy()
+    def agree(self, state):
+        # Before any variable is assigned: a worker without a backup must not wait in
+        # a collective the others run while restoring.
+        step = 0 if state is None else int(state.get("optimizer_iterations") or 0)
         check_resume_consistency(self.model.distribute_strategy, step, what="optimizer step")
 
 

@@ -10,7 +10,10 @@ batch-norm statistics, queues, teachers and the optimizer's slots and step).
 Tolerance: the issue's 1e-6. Under --deterministic on one device the two runs are
 bit-identical (measured max |dw| = 0 for every objective), while losing any piece
 of state moves the weights far more: the control rerun without the input position
-(the backup's iterator checkpoint deleted) differs by ~1e-2, four orders above it.
+(the backup's iterator checkpoint deleted) differs by 0.096 (SimCLR, measured).
+
+The SimCLR test (with the control) runs in the quick loop; the other objectives carry
+the `slow` marker (about a minute each on 2 cores; CI runs them too).
 """
 import glob
 import json
@@ -57,7 +60,6 @@ OVERRIDES = {
                                                 "lambda_va": 1.0, "lambda_vt": 1.0, "audio_dropout": 0.2,
                                                 "text_dropout": 0.2}}),
 }
-MEASURED = {}  # name -> max |dw|, printed at the end of the module (pytest -s shows it)
 
 
 def command(name, model_dir):
@@ -143,7 +145,8 @@ def plant_partial_backup(model_dir, step):
     return partial
 
 
-@pytest.mark.parametrize("name", list(OVERRIDES))
+@pytest.mark.parametrize("name", [name if name == "simclr" else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in OVERRIDES])
 def test_kill_and_resume_ends_with_the_uninterrupted_weights(name, tmp_path):
     reference = final_variables_of_run(name, tmp_path / "uninterrupted")
     killed = tmp_path / "killed"
@@ -164,7 +167,6 @@ def test_kill_and_resume_ends_with_the_uninterrupted_weights(name, tmp_path):
     assert f"resumed from {newest} (epoch {state['epoch']}, batch {state['batch_in_epoch']}" in output, output[-3000:]
     assert not os.path.exists(partial), "the partial backup was not cleaned up"
     difference = max_difference(reference, final_variables(killed))
-    MEASURED[name] = difference
     print(f"\n{name}: resumed at step {state['batches']} (epoch {state['epoch']}, batch {state['batch_in_epoch']}); "
           f"max |dw| vs uninterrupted = {difference:.3g}")
     assert difference <= TOLERANCE
@@ -180,3 +182,160 @@ def final_variables_of_run(name, model_dir):
     train(name, model_dir)
     assert not os.path.exists(os.path.join(model_dir, "backup", "worker_0")), "a finished run keeps its backups"
     return final_variables(model_dir)
+
+
+# ------------------------------------------------ the backup folder, in process
+STEPS = 4  # batches per epoch of the in-process runs
+
+
+def _tiny_run(init_seed=0):
+    """A compiled 2-layer regression model (weights from `init_seed`) and its endless passes over
+    32 rows (batches of 8, the same order whatever the init seed)."""
+    import keras
+    import tensorflow as tf
+
+    from sslzoo.data import pipeline
+
+    keras.utils.set_random_seed(init_seed)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(4 * STEPS * 2, 3)).astype(np.float32))
+    y = tf.reduce_sum(x, axis=1, keepdims=True)
+    passes = pipeline.endless_passes(
+        lambda pass_seed: pipeline.permuted_batches(32, 8, pass_seed).map(lambda k: (tf.gather(x, k), tf.gather(y, k))),
+        seed=0)
+    return model, passes
+
+
+class _StopAt:
+    """A callback that raises after the batch that brings the optimizer to `step` (a crash, not a kill)."""
+
+    def __new__(cls, step):
+        import keras
+
+        class StopAt(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if int(self.model.optimizer.iterations.numpy()) == step:
+                    raise KeyboardInterrupt(f"stopped at step {step}")
+
+        return StopAt()
+
+
+def _weights(model):
+    return [np.asarray(v) for v in model.get_weights()] + [np.asarray(v) for v in model.optimizer.variables]
+
+
+@pytest.mark.parametrize("data_position", ["checkpoint", "replay"])
+def test_mid_epoch_resume_in_process_is_exact(tmp_path, data_position):
+    """"checkpoint": one endless iterator (as sslzoo-train); "replay": a finite dataset, an iterator per epoch."""
+    from sslzoo import backup
+
+    def run(init_seed=0):
+        model, passes = _tiny_run(init_seed)
+        if data_position == "checkpoint":
+            return model, passes, {"steps_per_epoch": STEPS}
+        return model, passes.take(STEPS), {}  # the same first pass every epoch: a fixed-order dataset
+
+    reference, data, steps = run()
+    reference.fit(data, epochs=3, verbose=0, **steps)
+    interrupted, data, steps = run()
+    callback = backup.ExactBackupAndRestore(tmp_path, every_steps=3, data_position=data_position)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(data, epochs=3, verbose=0, callbacks=[callback, _StopAt(7)], **steps)
+    assert backup.read_state(backup.latest_backup(tmp_path))["batches"] == 6  # epoch 1, batch 2: mid-epoch
+    resumed, data, steps = run(init_seed=5)  # other initial weights: the backup must replace them all
+    callback = backup.ExactBackupAndRestore(tmp_path, every_steps=3, data_position=data_position)
+    history = resumed.fit(data, epochs=3, verbose=0, callbacks=[callback], **steps)
+    assert callback.restored_state["epoch"] == 1 and callback.restored_state["batch_in_epoch"] == 2
+    assert len(history.history["loss"]) == 2  # epochs 1 (its last two batches) and 2
+    for a, b in zip(_weights(reference), _weights(resumed)):
+        np.testing.assert_array_equal(a, b)  # one process, same ops: bit-identical
+    assert not os.path.exists(tmp_path), "a completed fit removes its backups"
+
+
+def test_a_failed_save_keeps_the_previous_backup(tmp_path, monkeypatch):
+    from sslzoo import backup
+
+    model, data = _tiny_run()
+    model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)
+    first = os.path.join(tmp_path, backup.backup_name(2))
+    backup.save(first, model, {"epoch": 1, "batch_in_epoch": 0, "batches": 2})
+    saved = _weights(model)
+    model.fit(data, steps_per_epoch=1, epochs=1, verbose=0)
+
+    def killed(*args):
+        raise KeyboardInterrupt("killed while renaming")
+
+    monkeypatch.setattr(backup.os, "rename", killed)
+    with pytest.raises(KeyboardInterrupt):
+        backup.save(os.path.join(tmp_path, backup.backup_name(3)), model, {"epoch": 1, "batch_in_epoch": 1,
+                                                                           "batches": 3})
+    monkeypatch.undo()
+    assert backup.complete_backups(tmp_path) == [first]
+    assert os.listdir(tmp_path) == [os.path.basename(first)]  # the partial folder went too
+    backup.restore_variables(first, model)
+    for a, b in zip(saved, _weights(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_partial_and_unreadable_backups_are_skipped(tmp_path):
+    from sslzoo import backup
+
+    model, data = _tiny_run()
+    model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)
+    good = os.path.join(tmp_path, backup.backup_name(2))
+    backup.save(good, model, {"epoch": 0, "batch_in_epoch": 2, "batches": 2})
+    # A kill during a save leaves a partial folder; a torn disk write, a newer backup whose
+    # variables file is cut short; a folder without state.json is not a backup at all.
+    partial = os.path.join(tmp_path, ".partial-step-000000000003-1-x")
+    os.makedirs(partial)
+    newer = os.path.join(tmp_path, backup.backup_name(4))
+    backup.save(newer, model, {"epoch": 0, "batch_in_epoch": 4, "batches": 4})
+    with open(os.path.join(newer, backup.VARIABLES_FILE), "r+b") as f:
+        f.truncate(40)
+    os.makedirs(os.path.join(tmp_path, backup.backup_name(9)))
+    assert backup.complete_backups(tmp_path) == [newer, good]
+    fresh, data = _tiny_run(init_seed=5)
+    callback = backup.ExactBackupAndRestore(tmp_path, data_position="replay", delete_on_end=False)
+    with pytest.warns(UserWarning, match="unreadable backups skipped"):
+        fresh.fit(data, steps_per_epoch=STEPS, epochs=1, verbose=0, callbacks=[callback])
+    assert callback.restored_from == good and not os.path.exists(partial)
+
+
+def test_non_finite_state_is_never_backed_up(tmp_path):
+    from sslzoo import backup
+
+    model, _ = _tiny_run()
+    kernel = model.layers[0].kernel
+    kernel.assign(np.where(np.arange(kernel.shape[1]) == 2, np.inf, kernel.numpy()))
+    with pytest.raises(backup.NonFiniteStateError, match="NaN or inf"):
+        backup.save(os.path.join(tmp_path, backup.backup_name(1)), model, {"epoch": 0, "batch_in_epoch": 1,
+                                                                           "batches": 1})
+    assert not os.listdir(tmp_path)
+
+
+def test_a_backup_of_another_model_is_refused(tmp_path):
+    import keras
+
+    from sslzoo import backup
+
+    model, _ = _tiny_run()
+    model.optimizer.build(model.trainable_variables)
+    path = os.path.join(tmp_path, backup.backup_name(1))
+    backup.save(path, model, {"epoch": 0, "batch_in_epoch": 1, "batches": 1})
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(6, activation="tanh"), keras.layers.Dense(1)])
+    other.compile(keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
+    other.optimizer.build(other.trainable_variables)
+    with pytest.raises(backup.BackupError, match="does not match"):
+        backup.restore_variables(path, other)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"every_steps": 0}, "every_steps"),
+                                             ({"data_position": "seek"}, "data_position"),
+                                             ({"keep": 0}, "keep")])
+def test_bad_arguments_are_named(tmp_path, kwargs, message):
+    from sslzoo import backup
+
+    with pytest.raises(ValueError, match=message):
+        backup.ExactBackupAndRestore(tmp_path, **kwargs)
