@@ -61,6 +61,22 @@ def plot_probe_accuracy(history, path):
     return _save(figure, path)
 
 
+COLLAPSE_KEYS = ("embedding_std", "effective_rank")
+
+
+def plot_collapse(history, path):
+    """The collapse monitor's embedding std and effective rank per epoch, side by side -> PNG.
+    Returns `path`; raises ValueError when the history holds neither."""
+    history = _history_dict(history)
+    keys = [key for key in COLLAPSE_KEYS if key in history]
+    if not keys:
+        raise ValueError(f"`history` has none of {COLLAPSE_KEYS} (was sslzoo's CollapseMonitor used?)")
+    figure, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
+    for axes_, key in zip(axes[0], keys):
+        _draw_curves(axes_, history, [key], key.replace("_", " "))
+    return _save(figure, path)
+
+
 def plot_history(history, path):
     """Loss and, when present, probe accuracy side by side in one PNG. Returns `path`."""
     history = _history_dict(history)

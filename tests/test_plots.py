@@ -21,6 +21,13 @@ def test_history_plots(tmp_path):
     assert _is_png(plots.plot_history({"loss": [1.0, 0.5]}, tmp_path / "loss_only.png"), 400)
 
 
+def test_collapse_plot_has_a_panel_per_monitored_quantity(tmp_path):
+    history = {"loss": [3.0, 2.0], "embedding_std": [0.05, 0.04], "effective_rank": [20.0, 25.0]}
+    assert _is_png(plots.plot_collapse(history, tmp_path / "collapse.png"), 900)
+    with pytest.raises(ValueError, match="CollapseMonitor"):
+        plots.plot_collapse({"loss": [1.0]}, tmp_path / "none.png")
+
+
 def test_history_plot_errors(tmp_path):
     with pytest.raises(ValueError, match="none of the keys"):
         plots.plot_probe_accuracy({"loss": [1.0]}, tmp_path / "x.png")

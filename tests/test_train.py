@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 TINY = json.dumps({"backbone": {"name": "small_cnn", "widths": [8, 16]}, "image_size": 16})
@@ -76,6 +77,23 @@ def test_resume_continues_from_the_interrupted_epoch(resumed_run):
     assert all(f"Epoch {epoch}/{EPOCHS}" in output for epoch in range(saved + 1, EPOCHS + 1))
 
 
+def test_validation_split_is_a_fixed_disjoint_eighth_of_the_training_images():
+    from sslzoo.data import digits
+    from sslzoo.train.image_task import validation_split
+
+    images, labels = digits("train")
+    (fit_x, fit_y), (held_x, held_y) = validation_split(images, labels)
+    assert len(held_x) == 500 and len(fit_x) == 3500
+    # Disjoint and complete: every training image is in exactly one part (the digits are distinct).
+    rows = lambda x: {row.tobytes() for row in x}  # noqa: E731
+    assert not rows(fit_x) & rows(held_x) and len(rows(fit_x) | rows(held_x)) == len(rows(images))
+    (_, _), (again_x, _) = validation_split(images, labels)
+    np.testing.assert_array_equal(again_x, held_x)
+    assert len(np.unique(held_y)) == 10
+    with pytest.raises(ValueError, match="too small"):
+        validation_split(images[:1], labels[:1])
+
+
 def test_report_plots_checkpoint_and_export_are_written(resumed_run):
     model_dir = resumed_run[0]
     with open(os.path.join(model_dir, "report.json")) as f:
@@ -87,7 +105,10 @@ def test_report_plots_checkpoint_and_export_are_written(resumed_run):
     # 128 test rows a binomial sd is sqrt(0.1 x 0.9 / 128) = 0.027, so 0.25 is chance + 5.6 sd.
     # Measured on this tiny run: probe 0.55, kNN 0.38 (oneDNN on and off pass).
     assert CHANCE_PLUS_MARGIN < report["linear_probe_top1"] <= 1.0
-    for name in ("loss.png", "probe_accuracy.png", "embedding_map.png", "model.keras"):
+    # Validation (probe fitted on the training images minus the held-out eighth) and test blocks.
+    assert set(report["validation"]) >= {"linear_probe_top1", "knn_top1"}
+    assert report["test"]["linear_probe_top1"] == report["linear_probe_top1"]
+    for name in ("loss.png", "probe_accuracy.png", "embedding_map.png", "collapse.png", "model.keras"):
         path = os.path.join(model_dir, name)
         assert os.path.getsize(path) > 1000, name
     assert os.path.exists(os.path.join(model_dir, "export", "saved_model", "saved_model.pb"))

@@ -27,13 +27,35 @@ def load_split(preset, split, data_dir=None, max_examples=None):
     return images, labels
 
 
+# Hyperparameters are chosen on a validation split carved from the training images
+# (labels only: pre-training still sees every training image); the test split is read
+# once, for the final report. 500 of the 4,000 digits (1/8), at most 10,000 elsewhere.
+VALIDATION_FRACTION = 1 / 8
+VALIDATION_MAX = 10000
+VALIDATION_SEED = 20261203
+
+
+def validation_split(images, labels, fraction=VALIDATION_FRACTION, maximum=VALIDATION_MAX, seed=VALIDATION_SEED):
+    """((fit images, fit labels), (validation images, validation labels)): a fixed, seeded
+    `fraction` (at most `maximum`, at least 1) of the training examples held out for choosing
+    hyperparameters, the rest to fit probes on."""
+    count = int(np.clip(round(len(images) * fraction), 1, maximum))
+    if count >= len(images):
+        raise ValueError(f"the training split ({len(images)} examples) is too small to hold out {count} "
+                         "for validation")
+    order = np.random.RandomState(seed).permutation(len(images))
+    fit, held = order[count:], order[:count]
+    return (images[fit], labels[fit]), (images[held], labels[held])
+
+
 def build(preset, strategy, *, data_dir=None, max_examples=None, seed=0, jit_compile=False,
           precision="float32"):
     """Compiled objective, training dataset and the evaluation data.
 
     Returns:
       dict with "model", "train_dataset" (one pass), "train_passes" (endless), "steps_per_epoch", "global_batch",
-      "learning_rate", "train" and "test" ((images, labels) numpy pairs).
+      "learning_rate", "train" and "test" ((images, labels) numpy pairs), and "fit" and
+      "validation" (`validation_split` of "train").
     """
     train = load_split(preset, "train", data_dir, max_examples)
     test = load_split(preset, "test", data_dir, max_examples)
@@ -60,6 +82,7 @@ def build(preset, strategy, *, data_dir=None, max_examples=None, seed=0, jit_com
         "learning_rate": peak,
         "train": train,
         "test": test,
+        **dict(zip(("fit", "validation"), validation_split(*train))),
     }
 
 
@@ -70,27 +93,47 @@ PROBE_EXAMPLES_PER_CLASS = 50
 PROBE_MIN_TRAIN_EXAMPLES = 2000
 
 
+# The collapse monitor embeds this many fixed training images each epoch.
+COLLAPSE_MONITOR_IMAGES = 512
+
+
 def callbacks(built, probe_every=1):
-    """Task-specific callbacks: the online linear probe on the frozen encoder."""
-    if not probe_every:
-        return []
-    (train_x, train_y), (test_x, test_y) = built["train"], built["test"]
-    return [evaluation.OnlineLinearProbe(train_x, train_y, test_x, test_y, every_n_epochs=probe_every,
-                                         max_train_examples=max(PROBE_MIN_TRAIN_EXAMPLES,
-                                                                PROBE_EXAMPLES_PER_CLASS * (int(np.max(train_y)) + 1)))]
+    """Task-specific callbacks: the online linear probe (fitted on the "fit" part, scored on
+    the validation split: the test split is not read during training) and the collapse
+    monitor (per-dimension std and effective rank of the encoder's features, each epoch)."""
+    from sslzoo.evaluation.collapse import CollapseMonitor
+    from sslzoo.preprocessing import eval_images
+
+    (fit_x, fit_y), (validation_x, validation_y) = built["fit"], built["validation"]
+    size = built["model"].encoder.input_shape[1]
+    monitored = eval_images(built["train"][0][:COLLAPSE_MONITOR_IMAGES], size).numpy()
+    result = [CollapseMonitor(monitored)]
+    if probe_every:
+        result.insert(0, evaluation.OnlineLinearProbe(
+            fit_x, fit_y, validation_x, validation_y, every_n_epochs=probe_every,
+            max_train_examples=max(PROBE_MIN_TRAIN_EXAMPLES, PROBE_EXAMPLES_PER_CLASS * (int(np.max(fit_y)) + 1))))
+    return result
 
 
-def evaluate(model, built, model_dir):
-    """Linear probe and kNN on the frozen encoder; writes the embedding map PNG."""
-    (train_x, train_y), (test_x, test_y) = built["train"], built["test"]
-    encoder = model.encoder
-    train_features = evaluation.extract_features(encoder, train_x)
-    test_features = evaluation.extract_features(encoder, test_x)
-    linear = evaluation.linear_probe(None, train_features, train_y, test_features, test_y)
-    neighbours = evaluation.knn(None, train_features, train_y, test_features, test_y)
-    plots.plot_embedding_map(test_features, test_y, os.path.join(model_dir, "embedding_map.png"))
+def _probes(encoder, train, test):
+    """Linear probe and kNN fitted on `train`, scored on `test` ((images, labels) pairs)."""
+    train_features = evaluation.extract_features(encoder, train[0])
+    test_features = evaluation.extract_features(encoder, test[0])
+    linear = evaluation.linear_probe(None, train_features, train[1], test_features, test[1])
+    neighbours = evaluation.knn(None, train_features, train[1], test_features, test[1])
     results = {"linear_probe_top1": linear["top1"], "linear_probe_l2": linear["l2"], "knn_top1": neighbours["top1"]}
     if "top5" in linear:
         results["linear_probe_top5"] = linear["top5"]
-    results["feature_dim"] = int(np.shape(train_features)[1])
-    return results
+    return results, test_features
+
+
+def evaluate(model, built, model_dir):
+    """Linear probe and kNN on the frozen encoder, on the validation split (fitted on the rest of
+    the training images) and on the test split (fitted on all of them); writes the embedding
+    map PNG and, when the collapse monitor ran, `collapse.png`.
+
+    Returns the test metrics at the top level (as before) and {"validation": ..., "test": ...}."""
+    validation, _ = _probes(model.encoder, built["fit"], built["validation"])
+    test, test_features = _probes(model.encoder, built["train"], built["test"])
+    plots.plot_embedding_map(test_features, built["test"][1], os.path.join(model_dir, "embedding_map.png"))
+    return {**test, "feature_dim": int(np.shape(test_features)[1]), "validation": validation, "test": test}

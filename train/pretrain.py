@@ -255,6 +255,8 @@ def main(argv):
     plots.plot_loss(history, os.path.join(model_dir, "loss.png"))
     if any(key.startswith("probe") for key in history):
         plots.plot_probe_accuracy(history, os.path.join(model_dir, "probe_accuracy.png"))
+    if any(key in history for key in plots.COLLAPSE_KEYS):
+        plots.plot_collapse(history, os.path.join(model_dir, "collapse.png"))
     report["exports"] = export_encoder(model, model_dir, report)
     with open(os.path.join(model_dir, "report.json"), "w") as f:
         json.dump(report, f, indent=2, default=str)
