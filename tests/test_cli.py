@@ -67,3 +67,44 @@ def test_a_saved_clip_reloads_in_a_fresh_process_that_imports_only_sslzoo_models
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-2:] == ["CLIP", "BagOfWordsTextEncoder"]
+
+
+USER_OBJECTIVE = '''
+import keras
+import tensorflow as tf
+
+from sslzoo import models
+from sslzoo.models.moco_v2 import TWO_VIEWS
+
+
+@models.register("user_cosine_views")
+@keras.saving.register_keras_serializable(package="user")
+class UserCosineViews(models.SSLModel):
+    """1 - mean cosine of the two views' features."""
+
+    batch_spec = TWO_VIEWS
+
+    def compute_objective(self, batch, training):
+        h_1, h_2 = (tf.math.l2_normalize(self.encoder(v, training=training), -1) for v in batch)
+        return 1.0 - tf.reduce_mean(tf.reduce_sum(h_1 * h_2, -1)), {}
+'''
+
+
+def test_sslzoo_train_trains_an_objective_written_outside_sslzoo(tmp_path):
+    """A user's module, named by --import_modules, registers an objective; --objective trains it on
+    a preset's data with no edit to sslzoo."""
+    (tmp_path / "user_objectives.py").write_text(USER_OBJECTIVE)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    script = os.path.join(os.path.dirname(sys.executable), "sslzoo-train")
+    common = [script, "--preset=simclr_digits", "--objective=user_cosine_views", "--epochs=1",
+              "--max_examples=256", "--batch_size=128", "--noevaluate", "--probe_every=0", "--verbose=0",
+              f"--model_dir={tmp_path / 'run'}"]
+    trained = subprocess.run([*common, "--import_modules=user_objectives"], capture_output=True, text=True,
+                             timeout=600, cwd=REPO, env=env)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert (tmp_path / "run" / "model.keras").stat().st_size > 1000
+    missing = subprocess.run([*common, "--import_modules=no_such_module"], capture_output=True, text=True,
+                             timeout=300, cwd=REPO, env=env)
+    errors = [line for line in missing.stderr.splitlines() if line.startswith("sslzoo-train: error:")]
+    assert missing.returncode == 2 and len(errors) == 1 and "--import_modules='no_such_module'" in errors[0]
+    assert "Traceback" not in missing.stderr

@@ -20,11 +20,14 @@ USAGE_ERROR_STATUS = 2
 
 
 class FlagValueError(ValueError):
-    """A flag's value is not one of its valid choices."""
+    """A flag's value is not one of its valid choices (or, with `reason`, not usable for that reason)."""
 
-    def __init__(self, flag, value, choices):
-        shown = ", ".join(str(c) for c in choices)
-        super().__init__(f"--{flag}={value!r} is not valid; choose from: {shown}")
+    def __init__(self, flag, value, choices=(), reason=None):
+        if reason is not None:
+            super().__init__(f"--{flag}={value!r}: {reason}")
+        else:
+            shown = ", ".join(str(c) for c in choices)
+            super().__init__(f"--{flag}={value!r} is not valid; choose from: {shown}")
 
 
 def check_choice(flag, value, choices):

@@ -24,6 +24,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "simclr_digits", "Preset name (sslzoo.models.presets).")
 flags.DEFINE_string("objective", None, "Train this registered objective (sslzoo.models.available()) on the "
                     "preset's data, backbone and schedule, with the objective's default arguments.")
+flags.DEFINE_list("import_modules", [], "Python modules to import before anything else, e.g. a file of "
+                  "your own objectives decorated with sslzoo.models.register (then --objective=NAME trains one).")
 flags.DEFINE_bool("show", False, "Print the fully resolved recipe (optimizer, rates after batch scaling, "
                   "schedule, augmentation) as JSON and train nothing.")
 flags.DEFINE_string("model_dir", None, "Output folder; default runs/<preset>.")
@@ -54,12 +56,26 @@ flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (1: progress bar).")
 TASKS = {"image": "sslzoo.train.image_task", "clip": "sslzoo.train.clip_task", "mmv": "sslzoo.train.mmv_task"}
 
 
+def import_user_modules(names):
+    """Imports each module of --import_modules (objectives, backbones or presets written outside
+    sslzoo register themselves on import); an unimportable one is a one-line flag error."""
+    from sslzoo.train import cli
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise cli.FlagValueError("import_modules", name, reason=f"cannot import it ({error}); name a module on "
+                                     "PYTHONPATH, e.g. my_objectives for ./my_objectives.py") from None
+
+
 def check_flags():
     """One-line errors (exit 2) for flag values outside their choices, before any work."""
     from sslzoo import distribute, models
     from sslzoo.models import presets
     from sslzoo.train import cli
 
+    import_user_modules(FLAGS.import_modules)
     cli.check_choice("preset", FLAGS.preset, presets.names())
     cli.check_choice("strategy", FLAGS.strategy, distribute.STRATEGY_SPECS)
     if FLAGS.objective is not None:
