@@ -18,14 +18,13 @@ import numpy as np
 import tensorflow as tf
 
 from sslzoo import backbones
-from sslzoo import precision as precision_lib
 from sslzoo.data.av_digits import (CANVAS, CLASS_NAMES, DEFAULT_CLIPS, DIRECTIONS, HELD_OUT_TEMPLATES, NUM_FRAMES,
                                     SAMPLE_RATE, av_digits, av_digits_dataset, narration)
 from sslzoo.data.pipeline import endless_passes, permuted_batches
 from sslzoo.evaluation.multimodal import multimodal_report
-from sslzoo.models import factory
 from sslzoo.models.mmv import MMV
 from sslzoo.text.mmv_text import MMVTextEncoder, learn_word_vocabulary
+from sslzoo.train import task
 
 BATCH_KEYS = ("video", "audio", "text", "text_mask", "audio_mask")
 
@@ -118,10 +117,7 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
     del data_dir
     if preset.get("dataset") != "avdigits":
         raise ValueError(f"the mmv task trains on dataset 'avdigits' only, got {preset.get('dataset')!r}")
-    strategy = strategy or tf.distribute.get_strategy()
-    global_batch = int(preset["batch_size"])
-    if global_batch % strategy.num_replicas_in_sync:
-        raise ValueError(f"batch_size {global_batch} must divide by the {strategy.num_replicas_in_sync} replicas")
+    global_batch = task.global_batch_size(preset, strategy)
     num_clips = int(preset.get("train_clips", DEFAULT_CLIPS["train"]))
     if max_examples:
         num_clips = min(num_clips, int(max_examples))
@@ -130,12 +126,8 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
     steps_per_epoch = num_clips // global_batch
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size {global_batch} is larger than the {num_clips} training clips")
-    with strategy.scope():
-        model = build_model(preset, vocabulary)
-        peak = factory.learning_rate(preset, global_batch)
-        optimizer = precision_lib.loss_scaled(factory.build_optimizer(preset, steps_per_epoch, global_batch, peak),
-                                              precision)
-        model.compile(optimizer=optimizer, jit_compile=jit_compile)
+    model, peak = task.compile_objective(preset, strategy, lambda: build_model(preset, vocabulary), steps_per_epoch,
+                                         global_batch, precision=precision, jit_compile=jit_compile)
     train_dataset = clip_dataset(train_data, model.tokenizer, global_batch, training=True, seed=seed)
     train_passes = clip_dataset(train_data, model.tokenizer, global_batch, training=True, seed=seed, endless=True)
     return {"model": model, "train_dataset": train_dataset, "train_passes": train_passes, "steps_per_epoch": steps_per_epoch,
