@@ -13,7 +13,7 @@ of state moves the weights far more: the control rerun without the input positio
 (the backup's iterator checkpoint deleted) differs by 0.096 (SimCLR, measured).
 
 The SimCLR test (with the control) runs in the quick loop; the other objectives carry
-the `slow` marker (about a minute each on 2 cores; CI runs them too).
+the `slow` marker (about a minute each on 2 cores; the nightly run, see README).
 """
 import glob
 import json
