@@ -4,32 +4,23 @@ import math
 import numpy as np
 import pytest
 
-SEQUENCE_LENGTH = 10
-IMAGE_SIZE = 16
+import tiny_models
+
+SEQUENCE_LENGTH = tiny_models.CAPTION_SEQUENCE_LENGTH
+IMAGE_SIZE = tiny_models.IMAGE_SIZE
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from sslzoo import text
-    from sslzoo.data import captions
-
-    corpus = [t.format(n) for t in captions.TRAIN_TEMPLATES + captions.HELD_OUT_TEMPLATES
-              for n in captions.DIGIT_CLASS_NAMES]
-    return text.Tokenizer(text.learn_vocabulary(corpus, 200), SEQUENCE_LENGTH)
+    return tiny_models.caption_tokenizer(held_out=True)
 
 
 def make_clip(tokenizer, text_encoder="bag_of_words", with_tokenizer=True, widths=(8, 16), embedding_dim=8,
               **kwargs):
-    from sslzoo import backbones, text
-    from sslzoo.models.clip import CLIP
-
-    image_encoder = backbones.small_cnn(input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), widths=widths)
-    if text_encoder == "bag_of_words":
-        encoder = text.BagOfWordsTextEncoder(tokenizer.vocabulary_size, SEQUENCE_LENGTH, width=16)
-    else:
-        encoder = text.TransformerTextEncoder(tokenizer.vocabulary_size, SEQUENCE_LENGTH, width=16, depth=1, heads=2)
-    return CLIP(image_encoder, encoder, tokenizer if with_tokenizer else None, embedding_dim=embedding_dim,
-                **kwargs)
+    """`tiny_models.clip`, optionally without its tokenizer (then it takes token ids only)."""
+    return tiny_models.clip(tokenizer if with_tokenizer else None, text_encoder, widths=widths,
+                            vocabulary_size=tokenizer.vocabulary_size, sequence_length=tokenizer.sequence_length,
+                            embedding_dim=embedding_dim, **kwargs)
 
 
 @pytest.fixture(scope="module")
