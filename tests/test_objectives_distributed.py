@@ -10,14 +10,12 @@ CPUs (MirroredStrategy), from the same weights on the same global batches:
   weights one float32 spacing away), so the bound follows the CPU's own rounding
   instead of a constant tuned on one CPU.
 
-The measured table is written to the terminal (past pytest's capture), so every
-CI log carries it.
+The measured table is printed past pytest's capture, so every CI log carries it.
 
 Both checks are shown to fail on injected split bugs (a per-replica statistic
 where the global one belongs) in Barlow Twins, Sinkhorn and the MoCo queue.
 """
 import os
-import sys
 
 import pytest
 
@@ -28,7 +26,7 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture(scope="module")
-def split_results():
+def split_results(request):
     script = harness.split_equivalence_script(harness.OBJECTIVES, TESTS_DIR)
     results = run_python(script, devices=2, timeout=1200)
     lines = ["", "split equivalence, max |dw| 1 vs 2 replicas "
@@ -38,7 +36,8 @@ def split_results():
         f64, f32 = entry["float64"], entry["float32"]
         lines.append(f"{name:<18}{f64['max_weight_diff']:>10.1e}{f32['max_weight_diff']:>10.1e}"
                      f"{f32['floor']:>10.1e}{f32['tolerance']:>11.1e}")
-    sys.__stderr__.write("\n".join(lines) + "\n")
+    with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        print("\n".join(lines), flush=True)
     return results
 
 
