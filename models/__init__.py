@@ -4,8 +4,12 @@ All derive from `sslzoo.models.SSLModel` (or `MomentumSSLModel`) and train with
 `model.fit`. One registry names them: `register(name)` (class decorator),
 `get(name)`, `available()`. Importing this package registers every objective
 and everything a saved `.keras` objective names (layers, encoders, tokenizers,
-LARS and the schedules), so `keras.saving.load_model` finds them.
+LARS and the schedules), so `keras.saving.load_model` finds them. Every module of
+this package is imported, so an objective added as one file here registers itself.
 """
+import importlib
+import pkgutil
+
 import sslzoo.backbones  # noqa: F401  (registers the encoders' layers for load_model)
 import sslzoo.optimizers  # noqa: F401  (registers LARS and WarmupCosine for load_model)
 import sslzoo.text  # noqa: F401  (registers text encoders and tokenizers for load_model)
@@ -23,6 +27,9 @@ from sslzoo.models.simclr import SimCLR
 from sslzoo.models.simsiam import SimSiam
 from sslzoo.models.swav import SwAV
 from sslzoo.models.vicreg import VICReg
+
+for _module in pkgutil.iter_modules(__path__, __name__ + "."):
+    importlib.import_module(_module.name)
 
 __all__ = [
     "BYOL", "BarlowTwins", "CLIP", "MMV", "DINO", "MoCoV2", "MoCoV3", "MomentumSSLModel", "PairContrastive", "SSLModel", "SimCLR",

@@ -7,9 +7,7 @@ locate class 'TransformerTextEncoder'". `load_model` imports every sslzoo module
 that registers serializables first, and always loads in Keras safe mode (a file
 with a `Lambda` layer, i.e. pickled Python code, is refused).
 """
-import importlib
 import os
-import pkgutil
 
 MODEL_FILE = "model.keras"
 
@@ -25,12 +23,9 @@ def register_serializables():
     import sslzoo.backbones  # noqa: F401  (video layers, synchronized BN, audio via log_mel)
     import sslzoo.data.av.log_mel  # noqa: F401  (LogMelSpectrogram)
     import sslzoo.heads  # noqa: F401
-    import sslzoo.models  # noqa: F401  (the objectives)
+    import sslzoo.models  # noqa: F401  (the objectives: every module of the package)
     import sslzoo.optimizers  # noqa: F401  (LARS, WarmupCosine)
     import sslzoo.text  # noqa: F401  (Tokenizer, WordTokenizer, Transformer/BagOfWords/MMV text encoders)
-
-    for module in pkgutil.iter_modules(sslzoo.models.__path__, "sslzoo.models."):
-        importlib.import_module(module.name)
 
 
 def load_model(path):

@@ -176,6 +176,30 @@ def test_an_undecodable_image_file_fails_naming_the_file(tmp_path, kind):
         list(image_folder(str(tmp_path), image_size=8).as_numpy_iterator())
 
 
+@pytest.mark.parametrize("kind", ["truncated_jpeg", "garbage"])
+def test_an_undecodable_image_in_a_caption_file_fails_naming_the_file(tmp_path, kind):
+    from sslzoo.data.captions import caption_file_dataset
+
+    rng = np.random.default_rng(4)
+    (tmp_path / "a.png").write_bytes(_png_bytes(rng))
+    (tmp_path / "b.jpg").write_bytes(_frame_bytes(kind, rng))
+    (tmp_path / "pairs.jsonl").write_text('{"image_path": "a.png", "caption": "a seven"}\n'
+                                          '{"image_path": "b.jpg", "caption": "a two"}\n')
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image file\] \[.*b\.jpg\] \[is not a whole PNG or JPEG"):
+        list(caption_file_dataset(str(tmp_path / "pairs.jsonl"), batch_size=2, image_size=8,
+                                  shuffle=False).as_numpy_iterator())
+
+
+@pytest.mark.parametrize("line, message", [('"just a string"', r"pairs.jsonl:2 must be a JSON object"),
+                                           ("{not json", r"pairs.jsonl:2 is not JSON")])
+def test_a_caption_file_line_that_is_not_an_object_is_named(tmp_path, line, message):
+    from sslzoo.data.captions import read_caption_file
+
+    (tmp_path / "pairs.jsonl").write_text('{"image_path": "a.png", "caption": "a seven"}\n' + line + "\n")
+    with pytest.raises(ValueError, match=message):
+        read_caption_file(tmp_path / "pairs.jsonl")
+
+
 # ---------------------------------------------------------------- evaluation protocols
 
 def _features(count=40, dim=5, classes=4, seed=0):
@@ -289,7 +313,8 @@ def test_an_encoder_given_the_wrong_channels_or_rank_is_refused():
 
 def test_sslzoo_train_refuses_an_unknown_nested_recipe_field_before_training(tmp_path):
     # Unknown top-level and optimizer/schedule fields: tests/test_recipe.py (exit 2, field named).
-    # An unknown augmentation argument is named when the augmentation is built, before any step.
+    # A nested argument (augment, objective_args, backbone) is checked against what it configures
+    # when the recipe is read: one line, exit 2, before any data is loaded.
     override = {"backbone": {"name": "small_cnn", "widths": [8, 16]}, "image_size": 16,
                 "augment": {"kind": "simclr", "recipe": "digits", "colour_jiter": 0.5}}
     model_dir = tmp_path / "run"
@@ -297,8 +322,10 @@ def test_sslzoo_train_refuses_an_unknown_nested_recipe_field_before_training(tmp
         [sys.executable, "-m", "sslzoo.train.pretrain", "--preset=simclr_digits", f"--override={json.dumps(override)}",
          "--max_examples=128", "--batch_size=64", "--epochs=1", "--strategy=default", f"--model_dir={model_dir}"],
         capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0 and "colour_jiter" in result.stderr
-    assert not (model_dir / "history.csv").exists()
+    errors = [line for line in result.stderr.splitlines() if line.startswith("sslzoo-train: error:")]
+    assert result.returncode == 2 and len(errors) == 1 and "augment.colour_jiter" in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not model_dir.exists() or not (model_dir / "history.csv").exists()
 
 
 # ---------------------------------------------------------------- exports

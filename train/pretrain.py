@@ -18,7 +18,7 @@ import json
 import os
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "simclr_digits", "Preset name (sslzoo.models.presets).")
@@ -131,6 +131,7 @@ def resolved_recipe(recipe, global_batch=None):
 def resolve_preset():
     """The preset `--preset` names with the flags' overrides applied (`Recipe.replace`, checked)."""
     from sslzoo.models import presets
+    from sslzoo.train.cli import FlagValueError
 
     recipe = presets.get(FLAGS.preset)
     if FLAGS.objective is not None:
@@ -143,14 +144,14 @@ def resolve_preset():
         try:
             overrides = json.loads(FLAGS.override)
         except json.JSONDecodeError as error:
-            raise app.UsageError(f"--override must be a JSON object: {error}") from None
+            raise FlagValueError("override", FLAGS.override, reason=f"not JSON ({error})") from None
         if not isinstance(overrides, dict):
-            raise app.UsageError(f"--override must be a JSON object, got {FLAGS.override!r}")
+            raise FlagValueError("override", FLAGS.override, reason="must be a JSON object of recipe fields")
         changes.update(overrides)
     try:
         return recipe.replace(**changes)
     except presets.RecipeError as error:
-        raise app.UsageError(f"--preset={FLAGS.preset} overrides: {error}") from None
+        raise FlagValueError("preset", FLAGS.preset, reason=f"with the flags' overrides: {error}") from None
 
 
 def train_callbacks(model_dir, task_callbacks, backup_every_steps=None):

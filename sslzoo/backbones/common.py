@@ -34,15 +34,19 @@ def check_width(width):
         raise ValueError(f"`width` must be a positive number; received width={width!r}")
 
 
+def check_rgb_shape(input_shape, axes, what, argument="input_shape"):
+    """Returns `input_shape` as a tuple of len(axes) + 1 sizes ending in 3; raises ValueError naming
+    `argument` and the layout ("(height, width, 3) for RGB images ...") otherwise."""
+    shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else None
+    if shape is None or len(shape) != len(axes) + 1 or shape[-1] != 3:
+        raise ValueError(f"`{argument}` must be ({', '.join(axes)}, 3) for {what}; "
+                         f"received {argument}={input_shape!r}")
+    return shape
+
+
 def check_image_shape(input_shape, argument="input_shape"):
     """Returns `input_shape` as a tuple (H, W, 3); raises ValueError otherwise."""
-    shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else None
-    if shape is None or len(shape) != 3 or shape[-1] != 3:
-        raise ValueError(
-            f"`{argument}` must be (height, width, 3) for RGB images in [0, 1]; "
-            f"received {argument}={input_shape!r}"
-        )
-    return shape
+    return check_rgb_shape(input_shape, ("height", "width"), "RGB images in [0, 1]", argument)
 
 
 def any_size(encoder):

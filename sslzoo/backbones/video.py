@@ -21,7 +21,8 @@ import keras
 import tensorflow as tf
 
 from sslzoo.backbones.batch_norm import BatchNorm
-from sslzoo.backbones.common import BN_EPSILON, BN_MOMENTUM, check_width, conv_bn, imagenet_normalization, keywords_of
+from sslzoo.backbones.common import (BN_EPSILON, BN_MOMENTUM, check_rgb_shape, check_width, conv_bn,
+                                     imagenet_normalization, keywords_of)
 from sslzoo.backbones.resnet import (BOTTLENECK_EXPANSION, RESNET_LAYOUTS, STAGE_CHANNELS, check_resnet_arguments,
                                      resnet_stem)
 
@@ -30,13 +31,8 @@ from sslzoo.backbones.resnet import (BOTTLENECK_EXPANSION, RESNET_LAYOUTS, STAGE
 
 def check_video_shape(input_shape, argument="input_shape"):
     """Returns `input_shape` as a tuple (T, H, W, 3); raises ValueError otherwise."""
-    shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else None
-    if shape is None or len(shape) != 4 or shape[-1] != 3:
-        raise ValueError(
-            f"`{argument}` must be (frames, height, width, 3) for RGB clips in [0, 1] (any of the "
-            f"first three may be None); received {argument}={input_shape!r}"
-        )
-    return shape
+    return check_rgb_shape(input_shape, ("frames", "height", "width"),
+                           "RGB clips in [0, 1] (any of the first three may be None)", argument)
 
 
 def _scaled(channels, width):

@@ -22,6 +22,7 @@ import tensorflow as tf
 from sslzoo.augment import views
 from sslzoo.data import pipeline
 from sslzoo.data.bundled_digits import digits
+from sslzoo.data.image_bytes import whole_png_or_jpeg
 from sslzoo.preprocessing import eval_images
 
 DIGIT_CLASS_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -165,8 +166,19 @@ def read_caption_file(path):
     if not os.path.isfile(path):
         raise ValueError(f"`path` must be an existing caption file, got {path!r}")
     if path.endswith(".jsonl"):
+        rows = []
         with open(path, encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path}:{number} is not JSON ({error.msg})") from None
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}:{number} must be a JSON object with 'image_path' and 'caption', "
+                                     f"got {type(row).__name__}")
+                rows.append(row)
     elif path.endswith(".csv"):
         with open(path, encoding="utf-8", newline="") as f:
             rows = list(csv.DictReader(f))
@@ -192,7 +204,11 @@ def caption_file_dataset(path, tokenizer=None, batch_size=128, image_size=224, s
     paths, captions = read_caption_file(path)
 
     def load(image_path, caption):
-        image = tf.io.decode_image(tf.io.read_file(image_path), channels=3, expand_animations=False)
+        data = tf.io.read_file(image_path)
+        check = tf.debugging.Assert(whole_png_or_jpeg(data), [
+            "image file", image_path, "is not a whole PNG or JPEG (truncated, empty or another format)"])
+        with tf.control_dependencies([check]):
+            image = tf.io.decode_image(data, channels=3, expand_animations=False)
         return tf.image.resize(tf.cast(image, tf.float32) / 255.0, (image_size, image_size), antialias=True), caption
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, captions))
