@@ -14,7 +14,8 @@ import sslzoo.backbones  # noqa: F401  (registers the encoders' layers for load_
 import sslzoo.optimizers  # noqa: F401  (registers LARS and WarmupCosine for load_model)
 import sslzoo.text  # noqa: F401  (registers text encoders and tokenizers for load_model)
 from sslzoo.models.barlow_twins import BarlowTwins
-from sslzoo.models.base import MomentumSSLModel, SSLModel
+from sslzoo.models.base import SSLModel
+from sslzoo.models.momentum import MomentumSSLModel
 from sslzoo.models.byol import BYOL
 from sslzoo.models.clip import CLIP
 from sslzoo.models.dino import DINO

@@ -34,17 +34,18 @@ through the objective's `project`.
   (tensorflow issue 72388);
 - `get_config` / `from_config` of the encoders, so `.keras` files round-trip.
 
-`MomentumSSLModel` adds an EMA teacher (frozen copies of chosen sub-layers,
-moved towards the online ones after every step on a cosine momentum schedule).
+`MomentumSSLModel` (models/momentum.py) adds an EMA teacher (frozen copies of chosen
+sub-layers, moved towards the online ones after every step on a cosine momentum
+schedule); the NaN guard's checks and error live in models/nan_guard.py.
 """
-import re
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from sslzoo import keras_internals, replica
 from sslzoo.models import batch_spec as batch_specs
+from sslzoo.models.nan_guard import (NAN_MARKER, STEP_NUMBER, STEP_VALUES, NonFiniteLossError, _assert_data,
+                                     _dense_values, _format_values, _host_vector, _is_multi_worker, _where_finite)
 
 
 def serialize(obj):
@@ -379,152 +380,8 @@ class SSLModel(keras.Model):
         return cls(**config)
 
 
-# The key of a step's values in the train step's logs (taken out before Keras sees them),
-# and the first entry of a failed check's data.
-STEP_VALUES = "_sslzoo_step_values"
-STEP_NUMBER = "_sslzoo_step_number"
-NAN_MARKER = "sslzoo: non-finite training step"
-
-
-class NonFiniteLossError(tf.errors.InvalidArgumentError):
-    """A training step's loss or gradient is NaN or infinite: training stops before it is applied.
-
-    The message names the objective, the 1-based optimizer step, the logged values
-    of that step and of the last finite one.
-    """
-
-
-def _dense_values(gradient):
-    return gradient.values if isinstance(gradient, tf.IndexedSlices) else gradient
-
-
-def _where_finite(finite, gradient):
-    """`gradient` where `finite`, else zeros (IndexedSlices keep their indices)."""
-    if gradient is None:
-        return None
-    if isinstance(gradient, tf.IndexedSlices):
-        return tf.IndexedSlices(tf.where(finite, gradient.values, tf.zeros_like(gradient.values)), gradient.indices,
-                                gradient.dense_shape)
-    return tf.where(finite, gradient, tf.zeros_like(gradient))
-
-
-def _host_vector(values):
-    """A step-values tensor (maybe (1, T) under multi-worker) -> numpy (T,)."""
-    return np.asarray(keras.ops.convert_to_numpy(values), np.float64).reshape(-1)
-
-
-def _format_values(names, values):
-    return ", ".join(f"{name}={float(value):.6g}" for name, value in zip(names, values))
-
-
-def _assert_data(message, count):
-    """(step, values) a failed `tf.debugging.Assert` printed after `NAN_MARKER`: "[3] [1 0 2.5 ...]".
-
-    Either is None where the message does not hold it as expected.
-    """
-    fields = re.findall(r"\[([^\[\]]*)\]", message.split(NAN_MARKER, 1)[-1])
-    step = values = None
-    if fields and fields[0].strip().isdigit():
-        step = int(fields[0])
-    if len(fields) > 1:
-        try:
-            parsed = np.asarray([float(token) for token in fields[1].split()])
-        except ValueError:
-            parsed = None
-        if parsed is not None and len(parsed) == count:
-            values = parsed
-    return step, values
-
-
-def _is_multi_worker(strategy):
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-
-
 def build_layer(layer, input_shape):
     """Builds `layer` (unless already built) for inputs of `input_shape`; returns its output shape."""
     if not layer.built:
         layer.build(input_shape)
     return layer.compute_output_shape(input_shape)
-
-
-def clone_frozen(layer, input_shape):
-    """A copy of `layer` with the same weights, built, whose variables no optimizer trains.
-
-    The layers themselves stay trainable: a Keras layer with `trainable=False`
-    runs batch norm in inference mode, with moving statistics nobody updates,
-    whereas a momentum teacher normalises with the batch's statistics. Only each
-    variable's `trainable` flag is cleared, so `model.trainable_variables` and
-    the optimizer never see them; `MomentumSSLModel` moves them by momentum.
-    """
-    if isinstance(layer, keras.Model) and keras_internals.is_functional(layer):
-        twin = keras.models.clone_model(layer)
-    else:
-        twin = layer.__class__.from_config(layer.get_config())
-        build_layer(twin, input_shape)
-    twin.set_weights(layer.get_weights())
-    for variable in twin.variables:
-        variable.trainable = False
-    return twin
-
-
-class MomentumSSLModel(SSLModel):
-    """An objective with an EMA teacher: frozen copies of chosen sub-layers.
-
-    After every optimizer step each teacher weight moves as
-    `theta_t <- m theta_t + (1 - m) theta_s` (identically on every replica), with
-    `m = 1 - (1 - m0) (cos(pi t / T) + 1) / 2` rising from m0 to 1 over
-    `momentum_schedule_steps` T (None: constant m0). MoCo, BYOL and DINO differ
-    only in their loss.
-
-    Args:
-      momentum: m0.
-      momentum_schedule_steps: T, usually the training's total steps; None keeps m0.
-
-    Subclasses create teachers with `self.teacher(layer, input_shape)` in
-    `__init__`, report `"momentum": self.current_momentum()` among their outputs
-    and call `super().after_train_step(batch, outputs)` if they override it.
-    """
-
-    # Whether recipes default `momentum_schedule_steps` to the training's total steps.
-    cosine_momentum_by_default = True
-
-    def __init__(self, *args, momentum=0.99, momentum_schedule_steps=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"`momentum` must be in [0, 1], got {momentum}")
-        if momentum_schedule_steps is not None and (not isinstance(momentum_schedule_steps, int)
-                                                    or momentum_schedule_steps < 1):
-            raise ValueError(f"`momentum_schedule_steps` must be None or a positive int, got "
-                             f"{momentum_schedule_steps!r}")
-        self.momentum = float(momentum)
-        self.momentum_schedule_steps = momentum_schedule_steps
-        object.__setattr__(self, "_teacher_pairs", [])  # (student, teacher); both tracked as attributes
-
-    def teacher(self, layer, input_shape):
-        """A frozen copy of `layer` that follows it by momentum; returns the copy."""
-        copy = clone_frozen(layer, input_shape)
-        self._teacher_pairs.append((layer, copy))
-        return copy
-
-    def current_momentum(self):
-        """m for this step (float32 scalar)."""
-        if not self.momentum_schedule_steps:
-            return tf.constant(self.momentum, tf.float32)
-        progress = tf.minimum(
-            tf.cast(self.optimizer.iterations, tf.float32) / float(self.momentum_schedule_steps), 1.0)
-        return 1.0 - (1.0 - self.momentum) * (tf.cos(np.pi * progress) + 1.0) / 2.0
-
-    def after_train_step(self, batch, outputs):
-        momentum = outputs["momentum"]
-        targets, values = [], []
-        for student, teacher in self._teacher_pairs:
-            for s_var, t_var in zip(student.variables, teacher.variables):
-                if s_var.trainable:
-                    m = tf.cast(momentum, t_var.dtype)
-                    targets.append(t_var)
-                    values.append(m * tf.convert_to_tensor(t_var) + (1.0 - m) * tf.convert_to_tensor(s_var))
-        replica.assign(targets, values)
-
-    def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum,
-                "momentum_schedule_steps": self.momentum_schedule_steps}

@@ -4,7 +4,8 @@ import tensorflow as tf
 
 from sslzoo import backbones, losses, replica
 from sslzoo.backbones.common import batch_norm
-from sslzoo.models.base import MomentumSSLModel, build_layer, serialize
+from sslzoo.models.base import build_layer, serialize
+from sslzoo.models.momentum import MomentumSSLModel
 from sslzoo.models.batch_spec import Crops, Tensor
 from sslzoo.models.registry import register
 

@@ -8,7 +8,7 @@ import copy
 
 from sslzoo import augment, backbones, heads, optimizers
 from sslzoo.models import registry
-from sslzoo.models.base import MomentumSSLModel
+from sslzoo.models.momentum import MomentumSSLModel
 from sslzoo.models.recipe import Optimizer, Schedule
 
 # Augmentation recipes by name: keyword arguments of SimCLRAugment / MultiCrop (their

@@ -3,7 +3,8 @@ import keras
 import tensorflow as tf
 
 from sslzoo import heads, losses, replica
-from sslzoo.models.base import MomentumSSLModel, build_layer, serialize
+from sslzoo.models.base import build_layer, serialize
+from sslzoo.models.momentum import MomentumSSLModel
 from sslzoo.models.batch_spec import Tensor
 from sslzoo.models.metrics import mean_cosine
 from sslzoo.models.registry import register

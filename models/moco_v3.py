@@ -3,7 +3,8 @@ import keras
 import tensorflow as tf
 
 from sslzoo import heads, losses
-from sslzoo.models.base import MomentumSSLModel, build_layer, serialize
+from sslzoo.models.base import build_layer, serialize
+from sslzoo.models.momentum import MomentumSSLModel
 from sslzoo.models.metrics import mean_cosine
 from sslzoo.models.moco_v2 import TWO_VIEWS
 from sslzoo.models.registry import register

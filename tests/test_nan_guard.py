@@ -63,7 +63,7 @@ def test_a_nan_loss_names_the_step_and_the_last_finite_values(tmp_path, jit_comp
     import keras
 
     from sslzoo import backup
-    from sslzoo.models.base import NonFiniteLossError
+    from sslzoo.models.nan_guard import NonFiniteLossError
 
     model = _two_terms_class()(jit_compile=jit_compile)
     weights_after = {}
@@ -100,7 +100,7 @@ def test_a_nan_loss_names_the_step_and_the_last_finite_values(tmp_path, jit_comp
 
 
 def test_a_non_finite_gradient_with_a_finite_loss_stops_training():
-    from sslzoo.models.base import NonFiniteLossError
+    from sslzoo.models.nan_guard import NonFiniteLossError
 
     # offset 0 and all-zero inputs: h = 0 (zero bias), loss = 0 + sqrt(0) = 0 is finite,
     # but d sqrt(|h|)/dh at 0 is inf * 0 = NaN.
