@@ -2,6 +2,7 @@
 
     sslzoo-index build --encoder=runs/clip/export/saved_model --media=photos/ --index=photos.index
     sslzoo-index build --encoder=exports/mmv --media=videos/ --index=v.index --space=vat --clip_seconds=5
+    sslzoo-index build --encoder=... --media=corpus/ --index=big.index --strategy=mirrored --batch_size=1024
     sslzoo-index add   --index=photos.index --media=more_photos/
     sslzoo-index query --index=photos.index --text="a photo of the number 3" -k 10 [--json]
     sslzoo-index query --index=photos.index --image=query.png
@@ -12,7 +13,8 @@ Media: folders (searched recursively) or files: PNG/JPEG/BMP/GIF images, WAV/FLA
 audio, MP4/MOV/MKV/WEBM video (indexed as clips every --clip_seconds), DMVR TFRecord
 shards. Files that cannot be decoded are skipped and listed. Backends: faiss (default;
 index type chosen by size and --memory_mb, or --factory), numpy (exact), milvus
-(--uri=index/milvus.db for Milvus Lite, or a server URI).
+(--uri=index/milvus.db for Milvus Lite, or a server URI). --strategy embeds each batch on all
+of this machine's replicas (`sslzoo.search.encoder`), whichever backend is written.
 """
 import json
 import pathlib
@@ -27,7 +29,9 @@ flags.DEFINE_list("media", [], "Media folders or files to index.")
 flags.DEFINE_string("index", None, "Index folder.")
 flags.DEFINE_string("space", None, "Joint space to search by default (e.g. joint, va, vat).")
 flags.DEFINE_float("clip_seconds", None, "Index video and audio as clips of this length.")
-flags.DEFINE_integer("batch_size", 64, "Items per encoder call while embedding.")
+flags.DEFINE_integer("batch_size", 64, "Items per encoder call while embedding (split across replicas).")
+flags.DEFINE_string("strategy", "default", "tf.distribute strategy for embedding (build, add): default, "
+                    "mirrored, tpu or auto (sslzoo.distribute.strategy).")
 flags.DEFINE_enum("backend", None, ["faiss", "numpy", "milvus"], "Vector store (build default: faiss).")
 flags.DEFINE_string("factory", None, "faiss factory string overriding the automatic choice.")
 flags.DEFINE_integer("memory_mb", None, "Memory budget of the faiss index (picks IVF-PQ when short).")
@@ -72,11 +76,21 @@ def _report_add(index, new_ids, skipped_before):
             print(f"  {path}: {reason}")
 
 
+def _encoder(path):
+    """The export at `path`, embedding under --strategy."""
+    from sslzoo import distribute
+    from sslzoo.search.encoder import load_encoder
+
+    strategy = None if FLAGS.strategy == "default" else distribute.strategy(FLAGS.strategy)
+    return load_encoder(path, strategy=strategy)
+
+
 def build():
     from sslzoo.search import Index
 
     backend = FLAGS.backend or "faiss"
-    index = Index(_require("encoder"), backend=backend, backend_options=_backend_options(), space=FLAGS.space)
+    index = Index(_encoder(_require("encoder")), backend=backend, backend_options=_backend_options(),
+                  space=FLAGS.space)
     new_ids = index.add(_require("media"), clip_seconds=FLAGS.clip_seconds, batch_size=FLAGS.batch_size,
                         progress=True)
     for space in index.spaces:
@@ -94,6 +108,8 @@ def _load():
 
 def add():
     index = _load()
+    if FLAGS.strategy != "default" and index.encoder_path is not None:
+        index.set_encoder(_encoder(FLAGS.encoder or index.encoder_path))
     before = len(index.skipped)
     new_ids = index.add(_require("media"), clip_seconds=FLAGS.clip_seconds, batch_size=FLAGS.batch_size,
                         progress=True)

@@ -17,6 +17,13 @@ A single-image export (`sslzoo.export.save` on an image objective) has only
 `serving_default` (`images` uint8 (B, H, W, 3) -> `embedding`, `projection`): it is
 read as modality "image" with spaces "embedding" and "projection".
 
+Embedding under a `tf.distribute` strategy (`Encoder(path, strategy=...)`, `sslzoo-index build
+--strategy=mirrored`): the SavedModel is loaded in the strategy's scope and each batch is cut
+into one equal shard per replica (the last shard padded by repeating its final row, the padding
+dropped from the result), embedded with `strategy.run` and concatenated in replica order, so
+a large corpus is embedded on all of a machine's accelerators. A row's embedding does not
+depend on the others in its batch (the exports run BatchNorm in inference mode).
+
 The fingerprint is the SHA-256 of `saved_model.pb` and every file under
 `variables/` (names and bytes), so any change of graph or weights changes it.
 """
@@ -89,17 +96,23 @@ class Encoder:
 
     Args:
       path: the export folder (SavedModel with the signatures above).
+      strategy: a `tf.distribute.Strategy` whose replicas share each batch (one machine's:
+        MirroredStrategy, TPUStrategy, or a one-worker MultiWorkerMirroredStrategy), or None.
     Attributes:
       path, fingerprint, modalities (tuple), sample_rate (audio Hz), fps (video frames/s),
-      frames (frames per video clip).
+      frames (frames per video clip), strategy.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, strategy=None):
+        import contextlib
+
         from sslzoo.export.saved_model import load_saved_model
 
         self.path = os.path.abspath(os.fspath(path))
         self.fingerprint = fingerprint(self.path)
-        loaded = load_saved_model(self.path)
+        self.strategy = _check_strategy(strategy)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            loaded = load_saved_model(self.path)
         self._loaded = loaded  # keeps the variables alive
         signatures = loaded.signatures
         self._signatures = {m: _Signature(signatures[m], m) for m in MODALITIES if m in signatures}
@@ -148,8 +161,29 @@ class Encoder:
         if modality == "image" and isinstance(inputs, (list, tuple)):
             return self._embed_image_list(signature, inputs)
         batch = self._prepare(modality, signature, inputs)
-        outputs = signature.function(**{signature.input_name: batch})
-        return {space: _unit(outputs[space].numpy()) for space in signature.spaces}
+        if self.strategy is None or self.strategy.num_replicas_in_sync == 1:
+            outputs = signature.function(**{signature.input_name: batch})
+            return {space: _unit(outputs[space].numpy()) for space in signature.spaces}
+        return self._embed_distributed(signature, batch)
+
+    def _embed_distributed(self, signature, batch):
+        """One shard of `batch` per replica through `strategy.run`; rows back in input order."""
+        import tensorflow as tf
+
+        replicas = self.strategy.num_replicas_in_sync
+        rows = int(batch.shape[0])
+        per_replica = -(-rows // replicas)
+        padded = tf.concat([batch, tf.repeat(batch[-1:], per_replica * replicas - rows, axis=0)], axis=0)
+        shards = [padded[i * per_replica:(i + 1) * per_replica] for i in range(replicas)]
+        values = self.strategy.experimental_distribute_values_from_function(
+            lambda context: shards[context.replica_id_in_sync_group])
+        outputs = self.strategy.run(lambda shard: signature.function(**{signature.input_name: shard}),
+                                    args=(values,))
+        result = {}
+        for space in signature.spaces:
+            parts = self.strategy.experimental_local_results(outputs[space])
+            result[space] = _unit(np.concatenate([part.numpy() for part in parts])[:rows])
+        return result
 
     def _embed_image_list(self, signature, images):
         groups = {}
@@ -226,13 +260,28 @@ def _image_channels(image, spec):
     raise ValueError(f"`inputs` images must have 1, 3 or 4 channels, got {image.shape[-1]}")
 
 
+def _check_strategy(strategy):
+    if strategy is None:
+        return None
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise ValueError(f"`strategy` must be a tf.distribute.Strategy or None, got {type(strategy).__name__}")
+    resolver = getattr(strategy, "cluster_resolver", None)
+    workers = len(resolver.cluster_spec().as_dict().get("worker", [])) if resolver is not None else 0
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and workers > 1:
+        raise ValueError(f"`strategy` spans {workers} workers: embedding runs on one machine's replicas; "
+                         "run one build per machine, each on its part of the media")
+    return strategy
+
+
 def _unit(vectors):
     vectors = np.asarray(vectors, dtype=np.float32)
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
-def load_encoder(path):
-    """`Encoder(path)`; ValueError when `path` is not an sslzoo export."""
+def load_encoder(path, strategy=None):
+    """`Encoder(path, strategy)`; ValueError when `path` is not an sslzoo export."""
     if not os.path.isdir(os.fspath(path)):
         raise ValueError(f"`encoder` must be an export folder, got {os.fspath(path)!r}")
-    return Encoder(path)
+    return Encoder(path, strategy=strategy)

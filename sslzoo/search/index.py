@@ -62,10 +62,12 @@ class Index:
         self.encoder_path = None
         self.fingerprint = None
         if encoder is not None:
-            self._set_encoder(encoder)
+            self.set_encoder(encoder)
 
     # --------------------------------------------------------------- encoder
-    def _set_encoder(self, encoder):
+    def set_encoder(self, encoder):
+        """Uses `encoder` (an `Encoder` or export folder) for embedding and queries; an index
+        that already has a fingerprint refuses a different encoder (EncoderMismatchError)."""
         encoder = encoder if isinstance(encoder, Encoder) else load_encoder(encoder)
         if self.fingerprint is not None and encoder.fingerprint != self.fingerprint:
             raise EncoderMismatchError(
@@ -82,7 +84,7 @@ class Index:
                 raise ValueError("this index has no encoder; query it with a vector")
             if not os.path.isdir(self.encoder_path):
                 raise ValueError(f"the index's encoder {self.encoder_path!r} is missing; pass `encoder=`")
-            self._set_encoder(self.encoder_path)
+            self.set_encoder(self.encoder_path)
         return self._encoder
 
     # ------------------------------------------------------------------ add
@@ -324,7 +326,7 @@ class Index:
                 faiss_backend.load(os.path.join(path, f"{space}.faiss"), index._vectors[space], ids)
                 index._backends[space] = faiss_backend
         if encoder is not None:
-            index._set_encoder(encoder)
+            index.set_encoder(encoder)
         return index
 
 

@@ -1,0 +1,130 @@
+"""Runs digits presets over several seeds and writes the mean +- std table into docs/RESULTS.md.
+
+One command regenerates the table (runs whatever is missing, then rewrites the block between
+the `seeds:begin` / `seeds:end` markers):
+
+    python bench/digits_seeds.py                      # every image *_digits preset, seeds 0, 1, 2
+    python bench/digits_seeds.py --presets=byol_digits,dino_digits --seeds=0,1,2
+    python bench/digits_seeds.py --table_only         # rewrite the table from the runs on disk
+
+Each run is the preset's default command, `sslzoo-train --preset=P --seed=S`, one at a time
+(the machine's cores are shared by nothing else), in `--runs_dir/P/seed_S`. A run whose
+`report.json` exists is not repeated. The table reads, per preset: the linear probe on the
+validation split (3,500 / 500 of the 4,000 training digits, what the presets were chosen on),
+the linear probe and kNN on the test split (read once, after training), the training time
+and the whole command's time (training, evaluation, plots, export).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "..", "docs", "RESULTS.md")
+BEGIN, END = "<!-- seeds:begin -->", "<!-- seeds:end -->"
+IMAGE_PRESETS = ("simclr_digits", "moco_v2_digits", "moco_v3_digits", "barlow_twins_digits", "swav_digits",
+                 "byol_digits", "simsiam_digits", "vicreg_digits", "dino_digits")
+TARGET = 0.975
+
+
+def run_one(preset, seed, run_dir, extra_args):
+    """Trains, evaluates and exports one preset/seed; records the command's wall time."""
+    report = os.path.join(run_dir, "report.json")
+    if os.path.isfile(report):
+        return
+    os.makedirs(run_dir, exist_ok=True)
+    command = [sys.executable, "-m", "sslzoo.train.pretrain", f"--preset={preset}", f"--seed={seed}",
+               f"--model_dir={run_dir}", "--verbose=2", *extra_args]
+    print("$", " ".join(command), flush=True)
+    start = time.perf_counter()
+    with open(os.path.join(run_dir, "stdout.log"), "w") as log:
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.join(HERE, ".."))
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        print(f"  {preset} seed {seed} failed (exit {result.returncode}); see {run_dir}/stdout.log", flush=True)
+        return
+    with open(os.path.join(run_dir, "wall_seconds.json"), "w") as f:
+        json.dump({"wall_seconds": round(wall, 1), "args": extra_args}, f)
+    with open(report) as f:
+        metrics = json.load(f)
+    print(f"  {preset} seed {seed}: validation linear {metrics['validation']['linear_top1']:.3f}, "
+          f"test linear {metrics['test']['linear_top1']:.3f}, kNN {metrics['test']['knn_top1']:.3f}, "
+          f"train {metrics['train_seconds']:.0f} s, total {wall:.0f} s", flush=True)
+
+
+def _load(run_dir):
+    try:
+        with open(os.path.join(run_dir, "report.json")) as f:
+            report = json.load(f)
+        with open(os.path.join(run_dir, "wall_seconds.json")) as f:
+            wall = json.load(f)["wall_seconds"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return {"validation": report["validation"]["linear_probe_top1"], "linear": report["test"]["linear_probe_top1"],
+            "knn": report["test"]["knn_top1"], "train": report["train_seconds"], "total": wall}
+
+
+def _mean_std(values, digits):
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def table(presets, seeds, runs_dir):
+    """Markdown table: one row per preset, mean ± sample std over the seeds found on disk."""
+    lines = ["| preset | seeds | validation linear | test linear | test kNN | per-seed test linear | "
+             "train (s) | total (s) | ≥ 0.975 |",
+             "|---|---|---:|---:|---:|---|---:|---:|---|"]
+    for preset in presets:
+        found = {s: _load(os.path.join(runs_dir, preset, f"seed_{s}")) for s in seeds}
+        found = {s: r for s, r in found.items() if r is not None}
+        if not found:
+            continue
+        column = {key: [r[key] for r in found.values()] for key in ("validation", "linear", "knn", "train", "total")}
+        mean = statistics.mean(column["linear"])
+        std = statistics.stdev(column["linear"]) if len(found) > 1 else float("nan")
+        meets = "yes" if mean >= TARGET and len(found) >= 3 and std <= 0.005 else "no"
+        lines.append(f"| {preset} | {','.join(map(str, found))} | {_mean_std(column['validation'], 3)} | "
+                     f"**{_mean_std(column['linear'], 3)}** | {_mean_std(column['knn'], 3)} | "
+                     f"{' / '.join(f'{v:.3f}' for v in column['linear'])} | {_mean_std(column['train'], 0)} | "
+                     f"{_mean_std(column['total'], 0)} | {meets} |")
+    return "\n".join(lines)
+
+
+def write_table(text, path=RESULTS):
+    with open(path, encoding="utf-8") as f:
+        document = f.read()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in document and END in document:
+        head, rest = document.split(BEGIN, 1)
+        document = head + block + rest.split(END, 1)[1]
+    else:
+        document = document.rstrip("\n") + "\n\n## Three seeds per digits preset\n\n" + block + "\n"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(document)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default=",".join(IMAGE_PRESETS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--runs_dir", default=os.path.join(HERE, "..", "runs", "seeds"))
+    parser.add_argument("--table_only", action="store_true", help="Do not train; rewrite the table.")
+    parser.add_argument("--extra", default="", help="More sslzoo-train flags, space-separated.")
+    args = parser.parse_args()
+    presets = [p for p in args.presets.split(",") if p]
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    if not args.table_only:
+        for preset in presets:
+            for seed in seeds:
+                run_one(preset, seed, os.path.join(args.runs_dir, preset, f"seed_{seed}"), args.extra.split())
+    text = table(presets, seeds, args.runs_dir)
+    print(text)
+    write_table(text)
+
+
+if __name__ == "__main__":
+    main()
