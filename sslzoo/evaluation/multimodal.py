@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from sslzoo.evaluation.features import top_k_accuracy
 from sslzoo.evaluation.linear_probe import linear_probe
+from sslzoo.evaluation.multilabel import multilabel_linear_probe, one_hot_targets
 from sslzoo.evaluation.retrieval import retrieval_ranks
 
 MODALITY_SUBSETS = ("no_audio", "no_text", "no_video", "video_only", "audio_only", "text_only")
@@ -99,6 +100,14 @@ def _probe(train_x, train_y, test_x, test_y):
     return float(linear_probe(None, train_x, train_y, test_x, test_y)["top1"])
 
 
+def _multi_hot(train_clips, test_clips):
+    """{0, 1} (N, C) targets of both splits: their `labels` when given, else one-hot `label`."""
+    if "labels" in train_clips and "labels" in test_clips:
+        return np.asarray(train_clips["labels"]), np.asarray(test_clips["labels"])
+    classes = int(max(np.max(train_clips["label"]), np.max(test_clips["label"]))) + 1
+    return (one_hot_targets(train_clips["label"], classes), one_hot_targets(test_clips["label"], classes))
+
+
 def _check_clips(clips, name, need_text_class=False):
     for key in ("video", "audio", "audio_mask", "label"):
         if key not in clips:
@@ -118,7 +127,8 @@ def multimodal_report(model, train_clips, test_clips, queries, prompts, batch_si
       model: see the module docstring.
       train_clips: dict with `video` (N, T, H, W, 3) uint8 or float in [0, 1],
         `audio` (N, samples), `audio_mask` (N,), `label` int (N,): the probes' training set;
-        optional `text_ids` (N, L) and `text_mask` (N,) for the text probe.
+        optional `text_ids` (N, L) and `text_mask` (N,) for the text probe, and `labels`
+        {0, 1} (N, C) multi-hot classes (AudioSet) for the audio mAP (default: one-hot `label`).
       test_clips: the same for the evaluation split, plus optional `text_class` int
         (N,): the class a narration must name to hit the clip (default `label`).
       queries: dict with `ids` int (M, L) narrations and `clip` int (M,), the test clip
@@ -129,7 +139,8 @@ def multimodal_report(model, train_clips, test_clips, queries, prompts, batch_si
     Returns:
       dict with "retrieval" -> {text_to_video, video_to_text, audio_to_video,
       video_to_audio} -> {r1, r5, r10, median_rank, instance}, "video_linear_probe_top1",
-      "audio_linear_probe_top1", "zero_shot_video_top1", "missing_modality"
+      "audio_linear_probe_top1", "audio_linear_probe_map" (per-class logistic probes, AudioSet's
+      mAP), "zero_shot_video_top1", "missing_modality"
       -> {no_audio, no_text, video_only, audio_only, text_only} -> the metrics
       those streams allow, with "retrieval" entries where a pair remains.
     """
@@ -186,6 +197,9 @@ def multimodal_report(model, train_clips, test_clips, queries, prompts, batch_si
     train_labels = np.asarray(train_clips["label"], np.int64)
     video_probe = _probe(train_video, train_labels, video["features"], labels)
     audio_probe = _probe(train_audio, train_labels[train_has_audio], audio["features"], labels[has_audio])
+    train_targets, test_targets = _multi_hot(train_clips, test_clips)
+    audio_map = multilabel_linear_probe(train_audio, train_targets[train_has_audio], audio["features"],
+                                        test_targets[has_audio])["map"]
     classes = class_prompt_embeddings(model, prompts, vt)
     zero_shot = top_k_accuracy(_unit(video[vt]) @ classes.T, labels)["top1"]
     text_probe = None
@@ -199,6 +213,7 @@ def multimodal_report(model, train_clips, test_clips, queries, prompts, batch_si
         "retrieval": retrieval,
         "video_linear_probe_top1": video_probe,
         "audio_linear_probe_top1": audio_probe,
+        "audio_linear_probe_map": audio_map,
         "zero_shot_video_top1": float(zero_shot),
     }
     if text_probe is not None:
@@ -210,9 +225,10 @@ def multimodal_report(model, train_clips, test_clips, queries, prompts, batch_si
                      "zero_shot_video_top1": float(zero_shot),
                      **({"text_linear_probe_top1": text_probe} if text_probe is not None else {})},
         "no_text": {"retrieval": {key: retrieval[key] for key in ("audio_to_video", "video_to_audio")},
-                    "video_linear_probe_top1": video_probe, "audio_linear_probe_top1": audio_probe},
+                    "video_linear_probe_top1": video_probe, "audio_linear_probe_top1": audio_probe,
+                    "audio_linear_probe_map": audio_map},
         "video_only": {"video_linear_probe_top1": video_probe},
-        "audio_only": {"audio_linear_probe_top1": audio_probe},
+        "audio_only": {"audio_linear_probe_top1": audio_probe, "audio_linear_probe_map": audio_map},
         "text_only": {"text_linear_probe_top1": text_probe} if text_probe is not None else {},
     }
     if fused is not None:
