@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from sslzoo import keras_internals, replica
+from sslzoo.backbones.vit import DropPath
 from sslzoo.models.base import SSLModel, build_layer
 
 def clone_frozen(layer, input_shape):
@@ -29,6 +30,16 @@ def clone_frozen(layer, input_shape):
     for variable in twin.variables:
         variable.trainable = False
     return twin
+
+
+def without_stochastic_depth(layer):
+    """Sets the rate of every `DropPath` in `layer` (nested models included) to 0."""
+    stack = [layer]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, DropPath):
+            current.rate = 0.0
+        stack.extend(getattr(current, "layers", None) or [])
 
 
 class MomentumSSLModel(SSLModel):
@@ -65,8 +76,13 @@ class MomentumSSLModel(SSLModel):
         object.__setattr__(self, "_teacher_pairs", [])  # (student, teacher); both tracked as attributes
 
     def teacher(self, layer, input_shape):
-        """A frozen copy of `layer` that follows it by momentum; returns the copy."""
+        """A frozen copy of `layer` that follows it by momentum; returns the copy.
+
+        The copy has no stochastic depth (every `DropPath` rate 0), as DINO builds its
+        teacher ViT without `drop_path_rate` while the student drops paths: the target of a
+        step should not be noisier than the weights it averages."""
         copy = clone_frozen(layer, input_shape)
+        without_stochastic_depth(copy)
         self._teacher_pairs.append((layer, copy))
         return copy
 

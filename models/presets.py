@@ -271,33 +271,35 @@ _DEFINITIONS = {
     # 0.25-wide ResNet-18 (F = 128); they are NOT tuned yet (no 3-seed runs).
     "byol_digits": _recipe(
         _DIGITS_COMMON, objective="byol",
-        objective_args={"momentum": 0.99, "projector": {"hidden_dims": [512], "output_dim": 128},
+        # 420 steps in all: a target averaging over ~10 steps (0.9 -> 1 on BYOL's cosine), as
+        # moco_v2_digits' key encoder; 0.99 (BYOL's CIFAR value) gave 0.868 linear.
+        epochs=28,  # the target's forward passes make a step ~1.25x SimCLR's
+        objective_args={"momentum": 0.9, "projector": {"hidden_dims": [512], "output_dim": 128},
                         "predictor": {"hidden_dim": 512, "output_dim": 128}},
-        source=DIGITS_SOURCE + " (untuned), heads as BYOL's scaled to F = 128",
+        source=DIGITS_SOURCE + ", heads as BYOL's scaled to F = 128",
     ),
     "simsiam_digits": _recipe(
         _DIGITS_COMMON, objective="simsiam",
         objective_args={"projector": {"hidden_dims": [512, 512], "output_dim": 512, "last_bn": True,
                                       "last_bn_affine": False},
                         "predictor": {"hidden_dim": 128, "output_dim": 512}},
-        optimizer={"name": "sgd", "base_learning_rate": 0.05, "scaling": "linear", "weight_decay": 1e-4},
-        source=DIGITS_SOURCE + " (untuned), SGD as SimSiam's ImageNet recipe",
+        source=DIGITS_SOURCE + ", LARS 1.0 as the other digits presets",
     ),
     "vicreg_digits": _recipe(
         _DIGITS_COMMON, objective="vicreg",
         objective_args={"invariance": 25.0, "variance": 25.0, "covariance": 1.0,
                         "expander": {"hidden_dims": [512, 512], "output_dim": 512}},
-        optimizer={"name": "lars", "base_learning_rate": 0.3, "scaling": "linear", "weight_decay": 1e-5},
-        source=DIGITS_SOURCE + " (untuned), LARS 0.3 as solo-learn's CIFAR VICReg",
+        source=DIGITS_SOURCE + ", LARS 1.0 as the other digits presets (barlow_twins_digits: 0.3 -> 1.0 helped)",
     ),
     "dino_digits": _recipe(
         _DIGITS_COMMON, objective="dino",
         augment={"kind": "multicrop", "recipe": "digits", "num_local": 2, "crop_area": (0.5, 1.0)},
         # 4,000 images / 256 = 15 steps an epoch: the last layer is frozen for the first epoch.
-        objective_args={"momentum": 0.99, "teacher_temp": 0.04, "warmup_teacher_temp": 0.04,
+        epochs=14,  # 4 crops a step, as swav_digits
+        objective_args={"momentum": 0.95, "teacher_temp": 0.04, "warmup_teacher_temp": 0.04,
                         "freeze_last_layer_steps": 15,
                         "head": {"hidden_dim": 512, "bottleneck_dim": 128, "output_dim": 1024, "use_bn": True}},
-        source=DIGITS_SOURCE + " (untuned), multicrop as swav_digits",
+        source=DIGITS_SOURCE + ", multicrop as swav_digits",
     ),
     "dino_vit_digits": _recipe(
         _DIGITS_COMMON, objective="dino", backbone={"name": "vit_digits"},
@@ -312,9 +314,9 @@ _DEFINITIONS = {
         source="sslzoo digits recipe: not a published recipe (untuned); vit_digits (patch 4, width 64, 4 blocks) "
                "with main_dino.py's ViT defaults (adamw, lr 5e-4 x B/256, wd 0.04, clip_grad 3.0, "
                "use_bn_in_head False)",
-        notes="main_dino.py raises the weight decay from 0.04 to 0.4 on a cosine, exempts biases, norms, "
-              "the [CLS] token and the position embedding from it, and trains the student (not the teacher) "
-              "with drop_path_rate 0.1; vit_digits has no stochastic depth here.",
+        notes="main_dino.py raises the weight decay from 0.04 to 0.4 on a cosine and exempts biases, norms, "
+              "the [CLS] token and the position embedding from it; its student drops paths at 0.1 "
+              "(dino_vit_small_imagenet does), this 4-block digits ViT does not.",
     ),
     "byol_cifar10": _recipe(
         _CIFAR_COMMON, objective="byol", augment={"kind": "simclr", "recipe": "solo_asymmetric"},
@@ -385,6 +387,29 @@ _DEFINITIONS = {
         source="facebookresearch/vicreg main_vicreg.py (--mlp 8192-8192-8192 --base-lr 0.2 --wd 1e-6, "
                "1000 epochs, batch 2048; adjust_learning_rate: 10 warmup epochs, cosine to 0.001 x base) and "
                "augmentations.py TrainTransform (blur 1.0 / 0.1, solarize 0 / 0.2)",
+    ),
+    "dino_vit_small_imagenet": _recipe(
+        _IMAGENET_COMMON, objective="dino", batch_size=512, epochs=100,
+        # The README's ViT-S/16 command (8 GPUs x --batch_size_per_gpu 64) over main_dino.py's defaults.
+        backbone={"name": "vit_small", "patch_size": 16, "drop_path": 0.1},
+        augment={"kind": "multicrop", "recipe": "imagenet", "num_local": 8, "local_size": 96,
+                 "global_area": (0.4, 1.0), "local_area": (0.05, 0.4)},
+        # 2502 steps = one epoch at batch 512 (--freeze_last_layer 1).
+        objective_args={"momentum": 0.996, "student_temp": 0.1, "teacher_temp": 0.04,
+                        "warmup_teacher_temp": 0.04, "warmup_teacher_temp_steps": 0,
+                        "center_momentum": 0.9, "freeze_last_layer_steps": 2502,
+                        "head": {"hidden_dim": 2048, "bottleneck_dim": 256, "output_dim": 65536, "use_bn": False}},
+        optimizer={"name": "adamw", "base_learning_rate": 5e-4, "scaling": "linear", "weight_decay": 0.04,
+                   "clipnorm": 3.0},
+        # --min_lr 1e-6 at the end of the cosine: 1e-6 / (5e-4 x 512 / 256) = 1e-3 of the peak.
+        schedule={"warmup_epochs": 10, "end_fraction": 1e-3},
+        source="facebookresearch/dino README (ViT-S/16, 100 epochs: main_dino.py --arch vit_small) and main_dino.py "
+               "defaults (patch 16, drop_path_rate 0.1, adamw lr 5e-4 x B/256, wd 0.04, clip_grad 3.0, "
+               "out_dim 65536, use_bn_in_head False, teacher 0.996, temps 0.1 / 0.04, crops (0.4, 1) / "
+               "(0.05, 0.4), 8 local, freeze_last_layer 1, min_lr 1e-6)",
+        notes="main_dino.py raises the weight decay from 0.04 to 0.4 on a cosine (sslzoo: fixed 0.04), exempts "
+              "biases, norms, the [CLS] token and the position embedding from it, and trains in fp16; the "
+              "teacher has no stochastic depth (MomentumSSLModel.teacher).",
     ),
     "dino_imagenet": _recipe(
         _IMAGENET_COMMON, objective="dino", batch_size=1024, epochs=100,

@@ -451,6 +451,25 @@ def test_dino_imagenet_matches_the_dino_readme():
                              "objective_args.head.output_dim": 65536})
 
 
+def test_dino_vit_small_imagenet_matches_the_dino_readme():
+    # facebookresearch/dino README, ViT-S/16 100 epochs: main_dino.py --arch vit_small on 8 GPUs with the
+    # defaults --batch_size_per_gpu 64 --patch_size 16 --drop_path_rate 0.1 --optimizer adamw --lr 0.0005
+    # --weight_decay 0.04 --clip_grad 3.0 --out_dim 65536 --use_bn_in_head False --momentum_teacher 0.996
+    # --teacher_temp 0.04 --warmup_epochs 10 --min_lr 1e-6 --global_crops_scale 0.4 1
+    # --local_crops_scale 0.05 0.4 --local_crops_number 8 --freeze_last_layer 1 (1281167 // 512 = 2502 steps).
+    expect("dino_vit_small_imagenet", {
+        "dataset": "imagenet2012", "image_size": 224, "objective": "dino", "epochs": 100, "batch_size": 512,
+        "backbone.name": "vit_small", "backbone.patch_size": 16, "backbone.drop_path": 0.1,
+        "optimizer.name": "adamw", "lr@256": 5e-4, "optimizer.weight_decay": 0.04, "optimizer.clipnorm": 3.0,
+        "schedule.warmup_epochs": 10.0, "schedule.end_fraction": 1e-6 / (5e-4 * 512 / 256),
+        "augment:num_local": 8, "augment:local_size": 96,
+        "augment:global_area": [0.4, 1.0], "augment:local_area": [0.05, 0.4],
+        "objective_args.momentum": 0.996, "objective_args.teacher_temp": 0.04,
+        "objective_args.student_temp": 0.1, "objective_args.center_momentum": 0.9,
+        "objective_args.freeze_last_layer_steps": 1281167 // 512,
+        "objective_args.head.output_dim": 65536, "objective_args.head.use_bn": False})
+
+
 def test_every_published_preset_has_a_source_test():
     tested = {name[len("test_"):].split("_matches")[0] for name in globals() if "_matches_" in name}
     assert sorted(tested) == sorted(PUBLISHED)

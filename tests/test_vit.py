@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from objective_harness import set_float_dtype
 from sslzoo import backbones, models
+from sslzoo.backbones.vit import DropPath
 
 # The module itself: the attribute sslzoo.backbones.vit is the builder (as sslzoo.backbones.resnet is).
 vit_module = importlib.import_module("sslzoo.backbones.vit")
@@ -249,3 +250,16 @@ def test_dino_trains_two_steps_with_the_digits_vit():
         if w.path in tracked:
             assert np.all(np.isfinite(w.numpy())) and np.abs(w.numpy() - before[w.path]).max() > 0, w.path
     assert any(np.abs(t.numpy() - t0).max() > 0 for t, t0 in zip(model.teacher_encoder.weights, teacher_before))
+
+
+def test_dino_teacher_has_no_stochastic_depth():
+    # main_dino.py builds the teacher ViT without drop_path_rate; the student keeps it.
+    encoder = backbones.get("vit_digits", input_shape=(16, 16, 3), depth=3, drop_path=0.5)
+    model = models.DINO(encoder, head={"hidden_dim": 32, "bottleneck_dim": 16, "output_dim": 64})
+    student_rates = [layer.rate for layer in encoder.layers if isinstance(layer, DropPath)]
+    teacher_rates = [layer.rate for layer in model.teacher_encoder.layers if isinstance(layer, DropPath)]
+    assert student_rates and max(student_rates) == pytest.approx(0.5) and teacher_rates == [0.0] * len(student_rates)
+    x = np.random.default_rng(0).random((16, 16, 16, 3)).astype("float32")
+    # In training mode the teacher is deterministic, the student is not.
+    np.testing.assert_array_equal(model.teacher_encoder(x, training=True), model.teacher_encoder(x, training=True))
+    assert np.abs(np.asarray(encoder(x, training=True)) - np.asarray(encoder(x, training=True))).max() > 0
