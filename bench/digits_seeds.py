@@ -50,8 +50,8 @@ def run_one(preset, seed, run_dir, extra_args):
         json.dump({"wall_seconds": round(wall, 1), "args": extra_args}, f)
     with open(report) as f:
         metrics = json.load(f)
-    print(f"  {preset} seed {seed}: validation linear {metrics['validation']['linear_top1']:.3f}, "
-          f"test linear {metrics['test']['linear_top1']:.3f}, kNN {metrics['test']['knn_top1']:.3f}, "
+    print(f"  {preset} seed {seed}: validation linear {metrics['validation']['linear_probe_top1']:.3f}, "
+          f"test linear {metrics['test']['linear_probe_top1']:.3f}, kNN {metrics['test']['knn_top1']:.3f}, "
           f"train {metrics['train_seconds']:.0f} s, total {wall:.0f} s", flush=True)
 
 
