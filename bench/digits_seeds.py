@@ -95,8 +95,10 @@ def table(presets, seeds, runs_dir):
 
 
 def write_table(text, path=RESULTS):
-    with open(path, encoding="utf-8") as f:
-        document = f.read()
+    document = ""
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            document = f.read()
     block = f"{BEGIN}\n{text}\n{END}"
     if BEGIN in document and END in document:
         head, rest = document.split(BEGIN, 1)
@@ -114,6 +116,8 @@ def main():
     parser.add_argument("--runs_dir", default=os.path.join(HERE, "..", "runs", "seeds"))
     parser.add_argument("--table_only", action="store_true", help="Do not train; rewrite the table.")
     parser.add_argument("--extra", default="", help="More sslzoo-train flags, space-separated.")
+    parser.add_argument("--results", default=RESULTS, help="Markdown file whose seeds block is rewritten "
+                        "(tuning runs: a scratch file).")
     args = parser.parse_args()
     presets = [p for p in args.presets.split(",") if p]
     seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -123,7 +127,7 @@ def main():
                 run_one(preset, seed, os.path.join(args.runs_dir, preset, f"seed_{seed}"), args.extra.split())
     text = table(presets, seeds, args.runs_dir)
     print(text)
-    write_table(text)
+    write_table(text, args.results)
 
 
 if __name__ == "__main__":
