@@ -24,7 +24,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "..", "docs", "RESULTS.md")
-BEGIN, END = "<!-- seeds:begin -->", "<!-- seeds:end -->"
 IMAGE_PRESETS = ("simclr_digits", "moco_v2_digits", "moco_v3_digits", "barlow_twins_digits", "swav_digits",
                  "byol_digits", "simsiam_digits", "vicreg_digits", "dino_digits")
 TARGET = 0.975
@@ -94,17 +93,20 @@ def table(presets, seeds, runs_dir):
     return "\n".join(lines)
 
 
-def write_table(text, path=RESULTS):
+def write_table(text, path=RESULTS, block="seeds", heading="Three seeds per digits preset"):
+    """Replaces the block between `<!-- {block}:begin -->` and `<!-- {block}:end -->` in `path`
+    (appended under `heading` when absent)."""
+    begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
     document = ""
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             document = f.read()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in document and END in document:
-        head, rest = document.split(BEGIN, 1)
-        document = head + block + rest.split(END, 1)[1]
+    text = f"{begin}\n{text}\n{end}"
+    if begin in document and end in document:
+        head, rest = document.split(begin, 1)
+        document = head + text + rest.split(end, 1)[1]
     else:
-        document = document.rstrip("\n") + "\n\n## Three seeds per digits preset\n\n" + block + "\n"
+        document = document.rstrip("\n") + f"\n\n## {heading}\n\n" + text + "\n"
     with open(path, "w", encoding="utf-8") as f:
         f.write(document)
 
