@@ -111,6 +111,7 @@ class Encoder:
         self.path = os.path.abspath(os.fspath(path))
         self.fingerprint = fingerprint(self.path)
         self.strategy = _check_strategy(strategy)
+        self._replica_calls = {}  # _Signature -> tf.function running it on every replica
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             loaded = load_saved_model(self.path)
         self._loaded = loaded  # keeps the variables alive
@@ -177,8 +178,10 @@ class Encoder:
         shards = [padded[i * per_replica:(i + 1) * per_replica] for i in range(replicas)]
         values = self.strategy.experimental_distribute_values_from_function(
             lambda context: shards[context.replica_id_in_sync_group])
-        outputs = self.strategy.run(lambda shard: signature.function(**{signature.input_name: shard}),
-                                    args=(values,))
+        if signature not in self._replica_calls:  # a tf.function: TPUStrategy.run needs one
+            self._replica_calls[signature] = tf.function(lambda per_replica: self.strategy.run(
+                lambda shard: signature.function(**{signature.input_name: shard}), args=(per_replica,)))
+        outputs = self._replica_calls[signature](values)
         result = {}
         for space in signature.spaces:
             parts = self.strategy.experimental_local_results(outputs[space])
