@@ -289,7 +289,10 @@ _DEFINITIONS = {
         _DIGITS_COMMON, objective="vicreg",
         objective_args={"invariance": 25.0, "variance": 25.0, "covariance": 1.0,
                         "expander": {"hidden_dims": [512, 512], "output_dim": 512}},
-        source=DIGITS_SOURCE + ", LARS 1.0 as the other digits presets (barlow_twins_digits: 0.3 -> 1.0 helped)",
+        # Chosen on the validation split (seed 0): LARS 0.3 -> 1.0 as barlow_twins_digits; 30 -> 40 epochs
+        # (validation linear 0.976 both, validation kNN 0.956 -> 0.968; 40 epochs stay under 10 minutes).
+        epochs=40,
+        source=DIGITS_SOURCE + ", LARS 1.0 as the other digits presets",
     ),
     "dino_digits": _recipe(
         _DIGITS_COMMON, objective="dino",
