@@ -283,7 +283,10 @@ _DEFINITIONS = {
         objective_args={"projector": {"hidden_dims": [512, 512], "output_dim": 512, "last_bn": True,
                                       "last_bn_affine": False},
                         "predictor": {"hidden_dim": 128, "output_dim": 512}},
-        source=DIGITS_SOURCE + ", LARS 1.0 as the other digits presets",
+        # Chosen on the validation split (seed 0): LARS 1.0 0.922, 2.0 0.944 (SGD 0.05 x B/256, SimSiam's
+        # ImageNet rate, was the untuned start).
+        optimizer={"name": "lars", "base_learning_rate": 2.0, "scaling": "linear", "weight_decay": 1e-5},
+        source=DIGITS_SOURCE + ", LARS as the other digits presets",
     ),
     "vicreg_digits": _recipe(
         _DIGITS_COMMON, objective="vicreg",
