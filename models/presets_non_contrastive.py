@@ -15,6 +15,8 @@ NON_CONTRASTIVE = {
         epochs=28,  # the target's forward passes make a step ~1.25x SimCLR's
         objective_args={"momentum": 0.9, "projector": {"hidden_dims": [512], "output_dim": 128},
                         "predictor": {"hidden_dim": 512, "output_dim": 128}},
+        # Chosen on the validation split (seed 0): LARS 1.0 0.886, 2.0 0.922, 4.0 0.930.
+        optimizer={"name": "lars", "base_learning_rate": 4.0, "scaling": "linear", "weight_decay": 1e-5},
         source=DIGITS_SOURCE + ", heads as BYOL's scaled to F = 128",
     ),
     "simsiam_digits": derive(
