@@ -93,6 +93,35 @@ def table(presets, seeds, runs_dir):
     return "\n".join(lines)
 
 
+def plot_probe_curves(presets, seeds, runs_dir, path):
+    """Online probe (ridge on the validation split, each epoch) per preset, one line per seed."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for index, preset in enumerate(presets):
+        colour = f"C{index}"
+        for number, seed in enumerate(seeds):
+            history = os.path.join(runs_dir, preset, f"seed_{seed}", "history.csv")
+            if not os.path.isfile(history):
+                continue
+            with open(history) as f:
+                rows = [row for row in csv.DictReader(f) if row.get("probe_top1") not in (None, "", "NA")]
+            axis.plot([int(r["epoch"]) + 1 for r in rows], [float(r["probe_top1"]) for r in rows], color=colour,
+                      alpha=0.8, linewidth=1.2, label=preset if number == 0 else None)
+    axis.axhline(TARGET, color="grey", linestyle="--", linewidth=0.8)
+    axis.set(xlabel="epoch", ylabel="online probe top-1 (validation)", ylim=(0.5, 1.0),
+             title="Digits presets: online probe per epoch, every seed")
+    axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def write_table(text, path=RESULTS, block="seeds", heading="Three seeds per digits preset"):
     """Replaces the block between `<!-- {block}:begin -->` and `<!-- {block}:end -->` in `path`
     (appended under `heading` when absent)."""
@@ -118,6 +147,7 @@ def main():
     parser.add_argument("--runs_dir", default=os.path.join(HERE, "..", "runs", "seeds"))
     parser.add_argument("--table_only", action="store_true", help="Do not train; rewrite the table.")
     parser.add_argument("--extra", default="", help="More sslzoo-train flags, space-separated.")
+    parser.add_argument("--plot", default=None, help="Also write the online-probe curves to this PNG.")
     parser.add_argument("--results", default=RESULTS, help="Markdown file whose seeds block is rewritten "
                         "(tuning runs: a scratch file).")
     args = parser.parse_args()
@@ -130,6 +160,8 @@ def main():
     text = table(presets, seeds, args.runs_dir)
     print(text)
     write_table(text, args.results)
+    if args.plot:
+        plot_probe_curves(presets, seeds, args.runs_dir, args.plot)
 
 
 if __name__ == "__main__":
