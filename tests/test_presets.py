@@ -35,7 +35,10 @@ IMAGE_DIGITS = [n for n in presets.names() if n.endswith("_digits") and presets.
 PUBLISHED = [n for n in presets.names() if not n.endswith(("_digits", "_avdigits"))]
 
 
-@pytest.mark.parametrize("name", IMAGE_DIGITS)
+# The ViT preset's step (about 25 s on 2 cores) runs nightly; test_vit.py trains DINO with the
+# same digits ViT in the default run.
+@pytest.mark.parametrize("name", [n if n != "dino_vit_digits" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in IMAGE_DIGITS])
 def test_digits_presets_build_and_run_a_step(name, digits):
     preset = presets.get(name)
     model = factory.build_objective(preset)

@@ -56,6 +56,16 @@ def test_registered_in_backbones():
     assert model.input_shape == (None, 16, 32, 32, 3)
 
 
+@pytest.mark.parametrize("spatial_strides, temporal_strides, expected", [
+    (None, None, [(8, 32, 32, 8), (4, 16, 16, 16)]),   # default: full size first, then halves
+    ((2, 2), (1, 4), [(16, 16, 16, 8), (4, 8, 8, 16)]),
+])
+def test_small_video_cnn_strides_shape_each_layer(spatial_strides, temporal_strides, expected):
+    model = backbones.small_video_cnn(input_shape=(16, 32, 32, 3), widths=(8, 16), spatial_strides=spatial_strides,
+                                      temporal_strides=temporal_strides)
+    assert [tuple(model.get_layer(f"conv{i}_temporal_relu").output.shape[1:]) for i in (1, 2)] == expected
+
+
 @pytest.mark.parametrize("fraction", [0.125, 0.25])
 def test_temporal_shift_matches_numpy(fraction):
     frames = 4
@@ -137,6 +147,7 @@ def test_synchronized_bn_option_reaches_every_bn():
     (backbones.s3d, dict(width=0), "width"),
     (backbones.small_video_cnn, dict(widths=(8, 16), temporal_strides=(1,)), "temporal_strides"),
     (backbones.small_video_cnn, dict(widths=()), "widths"),
+    (backbones.small_video_cnn, dict(widths=(8, 16), spatial_strides=(2, 0)), "spatial_strides"),
 ])
 def test_bad_arguments_name_the_argument(builder, kwargs, message):
     with pytest.raises(ValueError, match=message):
