@@ -17,11 +17,13 @@ import time
 from digits_seeds import RESULTS, write_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Each variant: preset fields it changes (objective_args entries are merged into the preset's).
 VARIANTS = {
     "fac": {},
-    "shared": {"heads": "shared"},
-    "disjoint": {"heads": "disjoint"},
-    "fac_dropout": {"audio_dropout": 0.25, "text_dropout": 0.25},
+    "shared": {"objective_args": {"heads": "shared"}},
+    "disjoint": {"objective_args": {"heads": "disjoint"}},
+    "fac_dropout": {"objective_args": {"audio_dropout": 0.25, "text_dropout": 0.25}},
+    "fac_no_augment": {"augment": None},
 }
 COLUMNS = (
     ("text→video R@1", ("retrieval", "text_to_video", "r1")),
@@ -41,8 +43,10 @@ def run_variant(name, change, run_dir, epochs):
     os.makedirs(run_dir, exist_ok=True)
     from sslzoo.models import presets
 
-    objective_args = {**presets.get("mmv_avdigits")["objective_args"], **change}
-    override = {"objective_args": objective_args, "eval_split": "validation"}
+    preset = presets.get("mmv_avdigits")
+    override = {**change, "eval_split": "validation"}
+    if "objective_args" in change:
+        override["objective_args"] = {**preset["objective_args"], **change["objective_args"]}
     command = [sys.executable, "-m", "sslzoo.train.pretrain", "--preset=mmv_avdigits", f"--model_dir={run_dir}",
                f"--override={json.dumps(override)}", "--verbose=2", "--export_formats=saved_model"]
     if epochs:
@@ -66,6 +70,13 @@ def _get(report, path):
     return report
 
 
+def _describe(change):
+    """'heads shared', 'audio_dropout 0.25, text_dropout 0.25', 'no augment'."""
+    parts = [f"{k} {v}" for k, v in change.get("objective_args", {}).items()]
+    parts += [f"no {k}" if v is None else f"{k} {v}" for k, v in change.items() if k != "objective_args"]
+    return ", ".join(parts)
+
+
 def table(runs_dir):
     lines = ["| variant | " + " | ".join(name for name, _ in COLUMNS) + " | train (s) |",
              "|---|" + "---:|" * (len(COLUMNS) + 1)]
@@ -77,7 +88,7 @@ def table(runs_dir):
             report = json.load(f)
         values = [_get(report, p) for _, p in COLUMNS]
         cells = ["—" if v is None else f"{v:.3f}" for v in values]
-        label = name + (f" ({', '.join(f'{k} {v}' for k, v in change.items())})" if change else " (the preset)")
+        label = name + (f" ({_describe(change)})" if change else " (the preset)")
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {report['train_seconds']:.0f} |")
     return "\n".join(lines)
 

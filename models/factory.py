@@ -206,3 +206,5 @@ def check_arguments(recipe, where="recipe: "):
         handled = ("kind", "recipe", "crop_area", "local_size", "global_area", "local_area", "local_blur_prob",
                    "local_solarize_prob")
         _check_keys(f"{where}augment", spec, target, handled=handled)
+    elif spec and spec.get("kind") == "clip_affine":
+        _check_keys(f"{where}augment", spec, augment.ClipAffine, handled=("kind",))

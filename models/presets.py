@@ -230,6 +230,11 @@ _DEFINITIONS = {
         "vocabulary_size": 200,
         "objective_args": {"heads": "fac", "va_dim": 128, "vat_dim": 64, "temperature": 0.07,
                            "lambda_va": 1.0, "lambda_vt": 1.0, "audio_dropout": 0.0, "text_dropout": 0.0},
+        # One random rotation / zoom / shift per clip, every frame alike (the motion is kept): without it the
+        # video encoder fits the 3,500 training digits (probe 0.993 on training clips, 0.87 on new digits).
+        # Validation, 10 epochs, video probe / zero-shot: none 0.851 / 0.829; +-15 deg, zoom 0.85-1.15, shift 0.1
+        # 0.924 / 0.909; +-10 deg, zoom 0.9-1.1, shift 0.05 0.928 / 0.895 (kept: the probe is the missed target).
+        "augment": {"kind": "clip_affine", "rotation_degrees": 10.0, "scale_range": [0.9, 1.1], "max_shift": 0.05},
         "train_clips": 4000,
         "eval_split": "test",
         # Validation after 6 epochs (4-layer video CNN): text->video R@1 0.947, audio->video 0.983, video probe

@@ -38,7 +38,7 @@ class RecipeError(TypeError, ValueError):
 
 
 TASKS = ("image", "clip", "mmv")
-AUGMENT_KINDS = ("simclr", "multicrop")
+AUGMENT_KINDS = ("simclr", "multicrop", "clip_affine")
 SCHEDULE_KINDS = ("warmup_cosine",)
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
@@ -365,6 +365,9 @@ class Recipe(_Record):
             kind = self.augment.get("kind")
             if kind not in AUGMENT_KINDS:
                 raise RecipeError(f"{where}augment.kind must be one of {list(AUGMENT_KINDS)}, got {kind!r}")
+            if (kind == "clip_affine") != (self.task == "mmv"):
+                raise RecipeError(f"{where}augment.kind {kind!r} does not fit task {self.task!r}: "
+                                  "'clip_affine' moves video clips (task 'mmv'); 'simclr' and 'multicrop' make image views")
             if "recipe" in self.augment and not isinstance(self.augment["recipe"], str):
                 raise RecipeError(f"{where}augment.recipe must be a string, got {self.augment['recipe']!r}")
         # The nested argument objects, against what they configure (`factory` imports this module).

@@ -83,7 +83,7 @@ def test_errors_are_both_type_and_value_errors():
      r"optimizer.scaling must be one of \['linear', 'sqrt'\]"),
     (_minimal(schedule={"end_fraction": 2.0}), r"schedule.end_fraction must be in \[0, 1\]"),
     (_minimal(task="audio"), r"task must be one of \['image', 'clip', 'mmv'\]"),
-    (_minimal(augment={"kind": "cutout"}), r"augment.kind must be one of \['simclr', 'multicrop'\]"),
+    (_minimal(augment={"kind": "cutout"}), r"augment.kind must be one of \['simclr', 'multicrop', 'clip_affine'\]"),
     (_minimal(augment=None), r"augment must be an object for an image task"),
     (_minimal(epochs=0), r"epochs must be a positive integer"),
 ])

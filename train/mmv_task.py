@@ -17,7 +17,8 @@ prompts use only `HELD_OUT_TEMPLATES`, which training never sees.
 import numpy as np
 import tensorflow as tf
 
-from sslzoo import backbones
+from sslzoo import augment, backbones
+from sslzoo.augment import views
 from sslzoo.data.av_digits import (CANVAS, CLASS_NAMES, DEFAULT_CLIPS, DIRECTIONS, HELD_OUT_TEMPLATES, NUM_FRAMES,
                                     SAMPLE_RATE, av_digits, av_digits_dataset, narration)
 from sslzoo.data.pipeline import endless_passes, permuted_batches
@@ -62,14 +63,28 @@ def build_model(preset, vocabulary):
     return MMV({"video": video, "audio": audio, "text": text}, name="mmv", **preset["objective_args"])
 
 
-def clip_dataset(data, tokenizer, batch_size, training, seed=0, endless=False):
+def build_clip_augment(preset, seed=None):
+    """The preset's training-time video augmentation (`augment.ClipAffine`), or None."""
+    spec = dict(preset.get("augment") or {})
+    if not spec:
+        return None
+    spec.pop("kind")  # "clip_affine", checked by the recipe
+    return augment.ClipAffine(seed=seed, **spec)
+
+
+def clip_dataset(data, tokenizer, batch_size, training, seed=0, endless=False, clip_augment=None):
     """Batches `{"video", "audio", "text" (B, K, L) int32, "text_mask", "audio_mask"}` of AV-digits arrays.
 
     Shuffled (seeded, every pass) when `training`; drop_remainder so every replica
     holds the same local batch. `endless`: one training pass after another, each
     shuffled by a stateless pass seed (`sslzoo.data.pipeline.endless_passes`), what
-    a resumable run iterates.
+    a resumable run iterates. `clip_augment` (training only): a callable
+    `(video, seed=)`, e.g. `augment.ClipAffine`; in the endless passes each batch
+    draws from `views.batch_seed(pass seed, its clip indices)`, so a resumed run
+    sees the same clips; otherwise from the augment's own seed stream.
     """
+    if clip_augment is not None and not training:
+        raise ValueError("`clip_augment` is for training batches; pass training=True or no augment")
 
     def to_batch(clips):
         strings = clips["text"]  # (B, K)
@@ -85,18 +100,22 @@ def clip_dataset(data, tokenizer, batch_size, training, seed=0, endless=False):
         columns = {key: tf.constant(data[key].astype(str) if key == "text" else data[key]) for key in BATCH_KEYS}
         count = len(data["label"])
 
-        def gather(indices):
-            clips = {key: tf.gather(value, indices) for key, value in columns.items()}
-            clips["video"] = tf.cast(clips["video"], tf.float32) / 255.0
-            return to_batch(clips)
-
         def one_pass(pass_seed):
+            def gather(indices):
+                clips = {key: tf.gather(value, indices) for key, value in columns.items()}
+                clips["video"] = tf.cast(clips["video"], tf.float32) / 255.0
+                if clip_augment is not None:
+                    clips["video"] = clip_augment(clips["video"], seed=views.batch_seed(pass_seed, indices))
+                return to_batch(clips)
+
             return (permuted_batches(count, batch_size, pass_seed)
                     .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE))
 
         return endless_passes(one_pass, seed)
     dataset = av_digits_dataset(data=data, training=training, seed=seed)
     dataset = dataset.batch(batch_size, drop_remainder=True)
+    if clip_augment is not None:
+        dataset = dataset.map(lambda clips: dict(clips, video=clip_augment(clips["video"])))
     return dataset.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
@@ -128,8 +147,10 @@ def build(preset, strategy=None, *, data_dir=None, max_examples=None, seed=0, ji
         raise ValueError(f"batch_size {global_batch} is larger than the {num_clips} training clips")
     model, peak = task.compile_objective(preset, strategy, lambda: build_model(preset, vocabulary), steps_per_epoch,
                                          global_batch, precision=precision, jit_compile=jit_compile)
-    train_dataset = clip_dataset(train_data, model.tokenizer, global_batch, training=True, seed=seed)
-    train_passes = clip_dataset(train_data, model.tokenizer, global_batch, training=True, seed=seed, endless=True)
+    train_dataset = clip_dataset(train_data, model.tokenizer, global_batch, training=True, seed=seed,
+                                 clip_augment=build_clip_augment(preset, seed))
+    train_passes = clip_dataset(train_data, model.tokenizer, global_batch, training=True, seed=seed, endless=True,
+                                clip_augment=build_clip_augment(preset, seed))
     return {"model": model, "train_dataset": train_dataset, "train_passes": train_passes, "steps_per_epoch": steps_per_epoch,
             "global_batch": global_batch, "learning_rate": peak, "preset": preset, "train_data": train_data,
             "seed": seed}
