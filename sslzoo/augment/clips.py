@@ -14,36 +14,11 @@ import numbers
 
 import tensorflow as tf
 
+from sslzoo.augment.crop import check_range
+from sslzoo.augment.rotate import affine_transforms
 from sslzoo.augment.views import SeedStream
 
 FILL_MODES = ("nearest", "reflect", "constant")
-
-
-def affine_transforms(angles, scales, shifts, height, width):
-    """Projective transforms (B, 8) of a rotation, zoom and shift about the frame centre.
-
-    The forward map sends a frame point p to c + t + s R(a) (p - c), with c the
-    centre ((W - 1) / 2, (H - 1) / 2), R(a) a counter-clockwise rotation as
-    displayed (as `sslzoo.augment.rotate`) and t = `shifts` in pixels (x, y). Each
-    row [a0, a1, a2, b0, b1, b2, 0, 0] is its inverse, what
-    `ImageProjectiveTransformV3` wants: output pixel (x, y) reads the input at
-    (a0 x + a1 y + a2, b0 x + b1 y + b2).
-
-    Args:
-      angles: float32 (B,) radians; scales: float32 (B,) > 0 (> 1 zooms in);
-      shifts: float32 (B, 2) pixels (x, y); height, width: the frame size.
-    """
-    cos, sin = tf.cos(angles) / scales, tf.sin(angles) / scales
-    centre_x = (tf.cast(width, tf.float32) - 1.0) / 2.0
-    centre_y = (tf.cast(height, tf.float32) - 1.0) / 2.0
-    # input = c + (1 / s) R(-a) (output - c - t); R(-a) = [[cos, -sin], [sin, cos]] in (x, y-down).
-    from_x, from_y = centre_x + shifts[:, 0], centre_y + shifts[:, 1]
-    zeros = tf.zeros_like(angles)
-    return tf.stack([
-        cos, -sin, centre_x - cos * from_x + sin * from_y,
-        sin, cos, centre_y - sin * from_x - cos * from_y,
-        zeros, zeros,
-    ], axis=1)
 
 
 def _check_number(value, name, low, high=None):
@@ -69,11 +44,7 @@ class ClipAffine:
     def __init__(self, rotation_degrees=15.0, scale_range=(0.85, 1.15), max_shift=0.1, fill_mode="nearest",
                  seed=None):
         self.rotation_degrees = _check_number(rotation_degrees, "rotation_degrees", 0.0, 180.0)
-        if not isinstance(scale_range, (list, tuple)) or len(scale_range) != 2:
-            raise ValueError(f"`scale_range` must be (low, high), got {scale_range!r}")
-        low = _check_number(scale_range[0], "scale_range[0]", 1e-3)
-        high = _check_number(scale_range[1], "scale_range[1]", low)
-        self.scale_range = (low, high)
+        self.scale_range = check_range(scale_range, "scale_range", 0.0)
         self.max_shift = _check_number(max_shift, "max_shift", 0.0, 1.0)
         if fill_mode not in FILL_MODES:
             raise ValueError(f"`fill_mode` must be one of {FILL_MODES}, got {fill_mode!r}")
@@ -116,4 +87,4 @@ class ClipAffine:
                 "max_shift": self.max_shift, "fill_mode": self.fill_mode}
 
 
-__all__ = ["ClipAffine", "FILL_MODES", "affine_transforms"]
+__all__ = ["ClipAffine", "FILL_MODES"]

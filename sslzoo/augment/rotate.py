@@ -1,26 +1,44 @@
-"""Random rotation about the image centre, one angle per image, vectorised over the batch."""
+"""Random rotation about the image centre, one angle per image, vectorised over the batch;
+the rotation, zoom and shift transforms it and `clips.ClipAffine` share."""
 import math
 
 import tensorflow as tf
+
+
+def affine_transforms(angles, scales, shifts, height, width):
+    """Projective transforms (B, 8) of a rotation, zoom and shift about the frame centre.
+
+    The forward map sends a frame point p to c + t + s R(a) (p - c), with c the
+    centre ((W - 1) / 2, (H - 1) / 2), R(a) a counter-clockwise rotation as
+    displayed (rows downwards, like `np.rot90`) and t = `shifts` in pixels (x, y). Each
+    row [a0, a1, a2, b0, b1, b2, 0, 0] is its inverse, what
+    `ImageProjectiveTransformV3` wants: output pixel (x, y) reads the input at
+    (a0 x + a1 y + a2, b0 x + b1 y + b2).
+
+    Args:
+      angles: float32 (B,) radians; scales: float32 (B,) > 0 (> 1 zooms in);
+      shifts: float32 (B, 2) pixels (x, y); height, width: the frame size.
+    """
+    cos, sin = tf.cos(angles) / scales, tf.sin(angles) / scales
+    centre_x = (tf.cast(width, tf.float32) - 1.0) / 2.0
+    centre_y = (tf.cast(height, tf.float32) - 1.0) / 2.0
+    # input = c + (1 / s) R(-a) (output - c - t); R(-a) = [[cos, -sin], [sin, cos]] in (x, y-down).
+    from_x, from_y = centre_x + shifts[:, 0], centre_y + shifts[:, 1]
+    zeros = tf.zeros_like(angles)
+    return tf.stack([
+        cos, -sin, centre_x - cos * from_x + sin * from_y,
+        sin, cos, centre_y - sin * from_x - cos * from_y,
+        zeros, zeros,
+    ], axis=1)
 
 
 def rotation_transforms(angles, height, width):
     """Projective transforms (B, 8) that rotate (B, H, W, C) images by `angles` (radians).
 
     A positive angle turns the picture counter-clockwise as displayed (rows
-    downwards), like `np.rot90`. Each row [a0, a1, a2, b0, b1, b2, 0, 0] maps an
-    output pixel (x, y) to the input point (a0 x + a1 y + a2, b0 x + b1 y + b2):
-    the inverse rotation about the centre ((W - 1) / 2, (H - 1) / 2).
+    downwards), like `np.rot90`; `affine_transforms` with no zoom or shift.
     """
-    cos, sin = tf.cos(angles), tf.sin(angles)
-    centre_x = (tf.cast(width, tf.float32) - 1.0) / 2.0
-    centre_y = (tf.cast(height, tf.float32) - 1.0) / 2.0
-    zeros = tf.zeros_like(angles)
-    return tf.stack([
-        cos, -sin, centre_x - cos * centre_x + sin * centre_y,
-        sin, cos, centre_y - sin * centre_x - cos * centre_y,
-        zeros, zeros,
-    ], axis=1)
+    return affine_transforms(angles, tf.ones_like(angles), tf.zeros(tf.stack([tf.size(angles), 2])), height, width)
 
 
 def rotate(images, angles):
