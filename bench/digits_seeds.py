@@ -7,6 +7,8 @@ the `seeds:begin` / `seeds:end` markers):
     python bench/digits_seeds.py --presets=byol_digits,dino_digits --seeds=0,1,2
     python bench/digits_seeds.py --table_only         # rewrite the table from the runs on disk
 
+A preset none of whose runs is on disk keeps its row as the table last had it.
+
 Each run is the preset's default command, `sslzoo-train --preset=P --seed=S`, one at a time
 (the machine's cores are shared by nothing else), in `--runs_dir/P/seed_S`. A run whose
 `report.json` exists is not repeated. The table reads, per preset: the linear probe on the
@@ -72,8 +74,26 @@ def _mean_std(values, digits):
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def table(presets, seeds, runs_dir):
-    """Markdown table: one row per preset, mean ± sample std over the seeds found on disk."""
+def _block_rows(path, block="seeds"):
+    """{preset: row} of the table now in `path`'s block (empty when absent)."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        document = f.read()
+    begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+    if begin not in document or end not in document:
+        return {}
+    rows = document.split(begin, 1)[1].split(end, 1)[0].strip().splitlines()[2:]
+    return {row.split("|")[1].strip(): row for row in rows if row.startswith("|")}
+
+
+def table(presets, seeds, runs_dir, previous_rows=None):
+    """Markdown table: one row per preset, mean ± sample std over the seeds found on disk.
+
+    A preset with no run on disk keeps its row from `previous_rows` ({preset: row}, the
+    table as last written), so re-running some presets does not drop the others.
+    """
+    previous_rows = previous_rows or {}
     lines = ["| preset | seeds | validation linear | test linear | test kNN | per-seed test linear | "
              "train (s) | total (s) | ≥ 0.975 |",
              "|---|---|---:|---:|---:|---|---:|---:|---|"]
@@ -81,6 +101,8 @@ def table(presets, seeds, runs_dir):
         found = {s: _load(os.path.join(runs_dir, preset, f"seed_{s}")) for s in seeds}
         found = {s: r for s, r in found.items() if r is not None}
         if not found:
+            if preset in previous_rows:
+                lines.append(previous_rows[preset])
             continue
         column = {key: [r[key] for r in found.values()] for key in ("validation", "linear", "knn", "train", "total")}
         mean = statistics.mean(column["linear"])
@@ -157,7 +179,7 @@ def main():
         for preset in presets:
             for seed in seeds:
                 run_one(preset, seed, os.path.join(args.runs_dir, preset, f"seed_{seed}"), args.extra.split())
-    text = table(presets, seeds, args.runs_dir)
+    text = table(presets, seeds, args.runs_dir, previous_rows=_block_rows(args.results))
     print(text)
     write_table(text, args.results)
     if args.plot:
