@@ -36,6 +36,9 @@ _DEFINITIONS = {
     "simclr_digits": derive(
         DIGITS_COMMON, objective="simclr",
         objective_args={"temperature": 0.2, "projector": {"hidden_dims": [256], "output_dim": 64}},
+        # Chosen on the validation split (seed 0): LARS 1.0 for 30 epochs 0.969 (mean of seeds 0-2), 40 epochs
+        # 0.966, LARS 2.0 for 30 epochs 0.980 (kept).
+        optimizer={**DIGITS_COMMON["optimizer"], "base_learning_rate": 2.0},
     ),
     "moco_v2_digits": derive(
         DIGITS_COMMON, objective="moco_v2",
@@ -238,10 +241,12 @@ _DEFINITIONS = {
         "train_clips": 4000,
         "eval_split": "test",
         # Validation after 6 epochs (4-layer video CNN): text->video R@1 0.947, audio->video 0.983, video probe
-        # 0.821, zero-shot 0.785, all still rising with the loss: 10 epochs.
-        "epochs": 10,
+        # 0.821, zero-shot 0.785, all still rising with the loss: 10 epochs. Then, with the augmentation above,
+        # video probe / zero-shot at 10 epochs: Adam 2e-3 0.928 / 0.895, 4e-3 0.940 / 0.929, 8e-3 0.944 / 0.947,
+        # 1.6e-2 0.932 / 0.919; 8e-3 for 15 epochs (an epoch takes ~32 s alone on 2 cores) 0.954 / 0.946.
+        "epochs": 15,
         "batch_size": 64,
-        "optimizer": {"name": "adam", "base_learning_rate": 2e-3},
+        "optimizer": {"name": "adam", "base_learning_rate": 8e-3},
         "schedule": {"warmup_epochs": 1},
         "source": "sslzoo AV-digits recipe: tuned on the bundled AV-digits for 2 CPU cores; not a published "
                   "recipe (the objective follows Alayrac et al. 2020, MMV: FAC heads, NCE + MIL-NCE, tau 0.07, "

@@ -103,9 +103,11 @@ def test_every_preset_round_trips_through_json(name):
 
 def test_replace_checks_and_leaves_the_original_alone():
     recipe = presets.get("simclr_digits")
+    before = (recipe.epochs, recipe.optimizer.base_learning_rate)
+    assert before != (3, 0.5)
     shorter = recipe.replace(epochs=3, optimizer=recipe.optimizer.replace(base_learning_rate=0.5))
     assert (shorter.epochs, shorter.optimizer.base_learning_rate) == (3, 0.5)
-    assert (recipe.epochs, recipe.optimizer.base_learning_rate) == (30, 1.0)
+    assert (recipe.epochs, recipe.optimizer.base_learning_rate) == before == (30, 2.0)
     with pytest.raises(RecipeError, match="no field 'epoch'"):
         recipe.replace(epoch=3)
     with pytest.raises(RecipeError, match="optimizer.weight_decay must be a number or None"):
