@@ -243,7 +243,7 @@ _DEFINITIONS = {
         # Validation after 6 epochs (4-layer video CNN): text->video R@1 0.947, audio->video 0.983, video probe
         # 0.821, zero-shot 0.785, all still rising with the loss: 10 epochs. Then, with the augmentation above,
         # video probe / zero-shot at 10 epochs: Adam 2e-3 0.928 / 0.895, 4e-3 0.940 / 0.929, 8e-3 0.944 / 0.947,
-        # 1.6e-2 0.932 / 0.919; 8e-3 for 15 epochs (an epoch takes ~32 s alone on 2 cores) 0.954 / 0.946.
+        # 1.6e-2 0.932 / 0.919; 8e-3 for 15 epochs (an epoch takes ~34 s alone on 2 cores) 0.954 / 0.946.
         "epochs": 15,
         "batch_size": 64,
         "optimizer": {"name": "adam", "base_learning_rate": 8e-3},
