@@ -74,16 +74,25 @@ def _mean_std(values, digits):
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def _block_rows(path, block="seeds"):
-    """{preset: row} of the table now in `path`'s block (empty when absent)."""
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        document = f.read()
+def _read_block(path, block):
+    """(document, head, body, tail) of `path` split at the `block` markers; head, body and
+    tail are None when the file or a marker is absent (document "" when the file is)."""
+    document = ""
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            document = f.read()
     begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
     if begin not in document or end not in document:
-        return {}
-    rows = document.split(begin, 1)[1].split(end, 1)[0].strip().splitlines()[2:]
+        return document, None, None, None
+    head, rest = document.split(begin, 1)
+    body, tail = rest.split(end, 1)
+    return document, head, body, tail
+
+
+def _block_rows(path, block="seeds"):
+    """{preset: row} of the table now in `path`'s block (empty when absent)."""
+    body = _read_block(path, block)[2]
+    rows = body.strip().splitlines()[2:] if body is not None else []
     return {row.split("|")[1].strip(): row for row in rows if row.startswith("|")}
 
 
@@ -147,15 +156,10 @@ def plot_probe_curves(presets, seeds, runs_dir, path):
 def write_table(text, path=RESULTS, block="seeds", heading="Three seeds per digits preset"):
     """Replaces the block between `<!-- {block}:begin -->` and `<!-- {block}:end -->` in `path`
     (appended under `heading` when absent)."""
-    begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
-    document = ""
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            document = f.read()
-    text = f"{begin}\n{text}\n{end}"
-    if begin in document and end in document:
-        head, rest = document.split(begin, 1)
-        document = head + text + rest.split(end, 1)[1]
+    document, head, _, tail = _read_block(path, block)
+    text = f"<!-- {block}:begin -->\n{text}\n<!-- {block}:end -->"
+    if head is not None:
+        document = head + text + tail
     else:
         document = document.rstrip("\n") + f"\n\n## {heading}\n\n" + text + "\n"
     with open(path, "w", encoding="utf-8") as f:
