@@ -15,10 +15,11 @@ from sslzoo.models.registry import register
 class BYOL(MomentumSSLModel):
     """Online encoder + projector + predictor against an EMA target encoder + projector.
 
-    Batches are `(view_1, view_2)`, each (B, S, S, 3). Both views run through the
-    online network as one batch of 2B: p = q(g(f(x))) (B, D); the target network
-    (frozen copies of f and g, moved by momentum after every step) gives
-    z' = g'(f'(x)) (B, D) with its gradient stopped. The loss is symmetric:
+    Batches are `(view_1, view_2)`, each (B, S, S, 3). Each view runs through the
+    online network alone, p = q(g(f(x))) (B, D), so batch norm standardises each
+    view's batch separately, as the official code (one forward per view); the
+    target network (frozen copies of f and g, moved by momentum after every step)
+    gives z' = g'(f'(x)) (B, D) with its gradient stopped. The loss is symmetric:
     `byol_loss(p_1, z'_2) + byol_loss(p_2, z'_1)`, each `2 - 2 cos`. The target
     momentum tau rises from `momentum` (0.996) to 1 on a half-cosine over
     `momentum_schedule_steps` (recipes set it to the run's total steps).
@@ -52,13 +53,19 @@ class BYOL(MomentumSSLModel):
         self.target_projector = self.teacher(self.projector, (None, feature_dim))
         self.built = True
 
+    def _online(self, images, training):
+        """Predictor(projector(encoder(images))): (B, D), one view's batch."""
+        z = self.projector(self.encoder(images, training=training), training=training)
+        return self.predictor(z, training=training)
+
+    def _target(self, images, training):
+        """The target branch on one view's batch: (B, D), no gradient."""
+        return tf.stop_gradient(
+            self.target_projector(self.target_encoder(images, training=training), training=training))
+
     def compute_objective(self, batch, training):
-        view_1, view_2 = batch
-        both = tf.concat([view_1, view_2], 0)
-        p_1, p_2 = tf.split(self.predictor(self.projector(self.encoder(both, training=training),
-                                                          training=training), training=training), 2)
-        targets = self.target_projector(self.target_encoder(both, training=training), training=training)
-        t_1, t_2 = tf.split(tf.stop_gradient(targets), 2)
+        p_1, p_2 = (self._online(view, training) for view in batch)
+        t_1, t_2 = (self._target(view, training) for view in batch)
         loss = losses.byol_loss(p_1, t_2) + losses.byol_loss(p_2, t_1)
         return loss, {"positive_cosine": mean_cosine(p_1, t_2), "momentum": self.current_momentum()}
 

@@ -14,8 +14,9 @@ from sslzoo.models.registry import register
 class SimSiam(SSLModel):
     """Symmetric negative cosine between one view's prediction and the other's projection.
 
-    Batches are `(view_1, view_2)`, each (B, S, S, 3), run as one batch of 2B.
-    z = g(f(x)) (B, D), p = q(z) (B, D), and the loss is
+    Batches are `(view_1, view_2)`, each (B, S, S, 3), each view run alone (batch
+    norm standardises each view's batch separately, as simsiam/builder.py's one
+    forward per view). z = g(f(x)) (B, D), p = q(z) (B, D), and the loss is
     `(simsiam_loss(p_1, sg(z_2)) + simsiam_loss(p_2, sg(z_1))) / 2` with sg the
     stop-gradient (the paper's D(p, stopgrad(z))), in [-1, 1].
 
@@ -45,10 +46,9 @@ class SimSiam(SSLModel):
         self.built = True
 
     def compute_objective(self, batch, training):
-        view_1, view_2 = batch
-        z = self.projector(self.encoder(tf.concat([view_1, view_2], 0), training=training), training=training)
-        p_1, p_2 = tf.split(self.predictor(z, training=training), 2)
-        z_1, z_2 = tf.split(tf.stop_gradient(z), 2)
+        z_1, z_2 = (self.projector(self.encoder(view, training=training), training=training) for view in batch)
+        p_1, p_2 = self.predictor(z_1, training=training), self.predictor(z_2, training=training)
+        z_1, z_2 = tf.stop_gradient(z_1), tf.stop_gradient(z_2)
         loss = (losses.simsiam_loss(p_1, z_2) + losses.simsiam_loss(p_2, z_1)) / 2.0
         return loss, {"positive_cosine": mean_cosine(p_1, z_2)}
 

@@ -58,10 +58,10 @@ def test_simsiam_stops_the_gradient_of_the_target_branch():
     model = models.SimSiam(tiny_encoder())
     v1, v2 = _views(seed=1)
 
-    def reference(stop):
-        z = model.projector(model.encoder(tf.concat([v1, v2], 0), training=True), training=True)
-        p1, p2 = tf.split(model.predictor(z, training=True), 2)
-        t1, t2 = tf.split(tf.stop_gradient(z) if stop else z, 2)
+    def reference(stop):  # each view alone through the branch, as SimSiam runs them
+        z1, z2 = (model.projector(model.encoder(v, training=True), training=True) for v in (v1, v2))
+        p1, p2 = model.predictor(z1, training=True), model.predictor(z2, training=True)
+        t1, t2 = (tf.stop_gradient(z1), tf.stop_gradient(z2)) if stop else (z1, z2)
         return (losses.simsiam_loss(p1, t2) + losses.simsiam_loss(p2, t1)) / 2
 
     got = _encoder_grads(model, lambda: model.compute_objective((v1, v2), training=True)[0])

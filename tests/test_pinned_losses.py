@@ -8,8 +8,8 @@ writes that function out in numpy here, from the papers and the official code,
 never from sslzoo. tests/test_losses.py pins the loss functions themselves;
 these tests pin what the objectives feed them: which view is query or key,
 the queue, MoCo v3's 2 tau factor, Barlow's lambda and scale, which rows a batch
-norm averages over (each view separately for Barlow Twins and MoCo v3, all
-crops together for SwAV), the Sinkhorn codes and CLIP's scale.
+norm averages over (each view separately for Barlow Twins, MoCo v3, BYOL and
+SimSiam, all crops together for SwAV), the Sinkhorn codes and CLIP's scale.
 
 Tolerance: RTOL = 1e-12. Every value is float64 on both sides; each loss is a
 few hundred operations on O(1) values (exp(scores / 0.05) <= e^20 in Sinkhorn),
@@ -185,6 +185,41 @@ def test_moco_v3_two_tau_symmetric_with_per_view_batch_norm(rng):
         (q_1, q_2), (k_1, k_2) = branches(bn)
         ctr = lambda q, k: cross_entropy(normalize(q) @ normalize(k).T / tau, np.arange(B)) * 2 * tau
         return ctr(q_1, k_2) + ctr(q_2, k_1)
+
+    per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
+    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
+    both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
+    assert abs(both - per_view) > 1e-3  # the test tells the two batch norms apart
+
+
+def test_byol_symmetric_cosine_with_per_view_batch_norm(rng):
+    view_1, view_2 = two_views(rng)
+    a_1, a_2, p = rng.normal(size=(12, 6)), rng.normal(size=(6, 5)), rng.normal(size=(5, 5))
+    model = models.BYOL(pixel_encoder(), projector=linear_head(a_2, hidden=a_1), predictor=linear_head(p))
+
+    def loss(bn):  # byol: 2 - 2 cos(p_1, z'_2) + 2 - 2 cos(p_2, z'_1), the target a copy at step 0
+        h_1, h_2 = bn(flat(view_1) @ a_1, flat(view_2) @ a_1)
+        z_1, z_2 = np.maximum(h_1, 0) @ a_2, np.maximum(h_2, 0) @ a_2
+        byol = lambda q, t: np.mean(2 - 2 * np.sum(normalize(q) * normalize(t), -1))
+        return byol(z_1 @ p, z_2) + byol(z_2 @ p, z_1)
+
+    per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
+    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
+    both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
+    assert abs(both - per_view) > 1e-3  # the test tells the two batch norms apart
+
+
+def test_simsiam_negative_cosine_with_per_view_batch_norm(rng):
+    view_1, view_2 = two_views(rng)
+    a_1, a_2, p = rng.normal(size=(12, 6)), rng.normal(size=(6, 5)), rng.normal(size=(5, 5))
+    model = models.SimSiam(pixel_encoder(), projector=linear_head(a_2, last_bn=True, hidden=a_1),
+                           predictor=linear_head(p))
+
+    def loss(bn):  # simsiam builder.py / main: -(cos(p_1, z_2).mean() + cos(p_2, z_1).mean()) / 2
+        h_1, h_2 = bn(flat(view_1) @ a_1, flat(view_2) @ a_1)
+        z_1, z_2 = bn(np.maximum(h_1, 0) @ a_2, np.maximum(h_2, 0) @ a_2)
+        cos = lambda q, z: np.mean(np.sum(normalize(q) * normalize(z), -1))
+        return -(cos(z_1 @ p, z_2) + cos(z_2 @ p, z_1)) / 2
 
     per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
     np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
