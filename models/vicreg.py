@@ -14,7 +14,10 @@ class VICReg(SSLModel):
     """Invariance between the views' expander outputs, variance and covariance per view.
 
     Batches are `(view_1, view_2)`, each (B, S, S, 3), run as one batch of 2B
-    through encoder and expander to z (B, D) per view. The loss is
+    through encoder and expander to z (B, D) per view, so batch norm standardises
+    both views together; facebookresearch/vicreg main_vicreg.py runs each view
+    alone (as sslzoo's BYOL, SimSiam, MoCo v3 and Barlow Twins do). The digits
+    figures in docs/RESULTS.md were measured with the joint batch. The loss is
     `sslzoo.losses.vicreg(z_1, z_2, invariance, variance, covariance, epsilon)`:
     the variance (std hinge at 1) and covariance terms are over the GLOBAL batch,
     their sums all-reduced across replicas and divided by the global count.
