@@ -1,6 +1,5 @@
 """VICReg (Bardes, Ponce, LeCun 2022): variance-invariance-covariance regularisation."""
 import keras
-import tensorflow as tf
 
 from sslzoo import heads, losses
 from sslzoo.models.base import SSLModel, build_layer, serialize
@@ -13,11 +12,9 @@ from sslzoo.models.registry import register
 class VICReg(SSLModel):
     """Invariance between the views' expander outputs, variance and covariance per view.
 
-    Batches are `(view_1, view_2)`, each (B, S, S, 3), run as one batch of 2B
-    through encoder and expander to z (B, D) per view, so batch norm standardises
-    both views together; facebookresearch/vicreg main_vicreg.py runs each view
-    alone (as sslzoo's BYOL, SimSiam, MoCo v3 and Barlow Twins do). The digits
-    figures in docs/RESULTS.md were measured with the joint batch. The loss is
+    Batches are `(view_1, view_2)`, each (B, S, S, 3), each view run alone
+    through encoder and expander to z (B, D), so batch norm standardises each
+    view's batch separately, as facebookresearch/vicreg main_vicreg.py. The loss is
     `sslzoo.losses.vicreg(z_1, z_2, invariance, variance, covariance, epsilon)`:
     the variance (std hinge at 1) and covariance terms are over the GLOBAL batch,
     their sums all-reduced across replicas and divided by the global count.
@@ -60,8 +57,7 @@ class VICReg(SSLModel):
         return self.expander(features, training=training)
 
     def compute_objective(self, batch, training):
-        view_1, view_2 = batch
-        z_1, z_2 = tf.split(self.embed(tf.concat([view_1, view_2], 0), space="projection", training=training), 2)
+        z_1, z_2 = (self.embed(view, space="projection", training=training) for view in batch)
         term_i, term_v, term_c = losses.vicreg_terms(z_1, z_2, epsilon=self.epsilon)
         loss = self.invariance * term_i + self.variance * term_v + self.covariance * term_c
         return loss, {"invariance": term_i, "variance": term_v, "covariance": term_c}

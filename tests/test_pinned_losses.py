@@ -8,8 +8,8 @@ writes that function out in numpy here, from the papers and the official code,
 never from sslzoo. tests/test_losses.py pins the loss functions themselves;
 these tests pin what the objectives feed them: which view is query or key,
 the queue, MoCo v3's 2 tau factor, Barlow's lambda and scale, which rows a batch
-norm averages over (each view separately for Barlow Twins, MoCo v3, BYOL and
-SimSiam, all crops together for SwAV), the Sinkhorn codes and CLIP's scale.
+norm averages over (each view separately for Barlow Twins, MoCo v3, BYOL,
+SimSiam and VICReg, all crops together for SwAV), the Sinkhorn codes and CLIP's scale.
 
 Tolerance: RTOL = 1e-12. Every value is float64 on both sides; each loss is a
 few hundred operations on O(1) values (exp(scores / 0.05) <= e^20 in Sinkhorn),
@@ -220,6 +220,29 @@ def test_simsiam_negative_cosine_with_per_view_batch_norm(rng):
         z_1, z_2 = bn(np.maximum(h_1, 0) @ a_2, np.maximum(h_2, 0) @ a_2)
         cos = lambda q, z: np.mean(np.sum(normalize(q) * normalize(z), -1))
         return -(cos(z_1 @ p, z_2) + cos(z_2 @ p, z_1)) / 2
+
+    per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
+    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
+    both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
+    assert abs(both - per_view) > 1e-3  # the test tells the two batch norms apart
+
+
+def test_vicreg_terms_with_per_view_batch_norm(rng):
+    view_1, view_2 = two_views(rng)
+    a_1, a_2 = rng.normal(size=(12, 6)), rng.normal(size=(6, 5))
+    model = models.VICReg(pixel_encoder(), expander=linear_head(a_2, hidden=a_1), invariance=25.0, variance=25.0,
+                          covariance=1.0)
+
+    def loss(bn):  # main_vicreg.py VICReg.forward: mse, std hinge (unbiased var + 1e-4), off-diagonal cov^2 / D
+        h_1, h_2 = bn(flat(view_1) @ a_1, flat(view_2) @ a_1)
+        x, y = np.maximum(h_1, 0) @ a_2, np.maximum(h_2, 0) @ a_2
+        repr_loss = np.mean((x - y) ** 2)
+        x, y = x - x.mean(0), y - y.mean(0)
+        std = lambda z: np.sqrt(z.var(0, ddof=1) + 1e-4)
+        std_loss = np.mean(np.maximum(1 - std(x), 0)) / 2 + np.mean(np.maximum(1 - std(y), 0)) / 2
+        off_diagonal = lambda c: c - np.diag(np.diag(c))
+        cov = lambda z: np.sum(off_diagonal(z.T @ z / (B - 1)) ** 2) / z.shape[1]
+        return 25.0 * repr_loss + 25.0 * std_loss + cov(x) + cov(y)
 
     per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
     np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
