@@ -60,6 +60,9 @@ _DEFINITIONS = {
                         "projector": {"hidden_dims": [512, 512], "output_dim": 128, "last_bn": True,
                                       "last_bn_affine": False},
                         "predictor": {"hidden_dim": 512, "output_dim": 128}},
+        # Chosen on the validation split (seed 0): LARS 1.0 0.937 (mean of seeds 0-2), 2.0 0.952, 4.0 0.964
+        # (kept), 8.0 0.956.
+        optimizer={**DIGITS_COMMON["optimizer"], "base_learning_rate": 4.0},
     ),
     "barlow_twins_digits": derive(
         DIGITS_COMMON, objective="barlow_twins",
