@@ -9,7 +9,8 @@ never from sslzoo. tests/test_losses.py pins the loss functions themselves;
 these tests pin what the objectives feed them: which view is query or key,
 the queue, MoCo v3's 2 tau factor, Barlow's lambda and scale, which rows a batch
 norm averages over (each view separately for Barlow Twins, MoCo v3, BYOL,
-SimSiam and VICReg, all crops together for SwAV), the Sinkhorn codes and CLIP's scale.
+SimSiam and VICReg, or both views together with VICReg's joint option, all crops together
+for SwAV), the Sinkhorn codes and CLIP's scale.
 
 Tolerance: RTOL = 1e-12. Every value is float64 on both sides; each loss is a
 few hundred operations on O(1) values (exp(scores / 0.05) <= e^20 in Sinkhorn),
@@ -227,11 +228,12 @@ def test_simsiam_negative_cosine_with_per_view_batch_norm(rng):
     assert abs(both - per_view) > 1e-3  # the test tells the two batch norms apart
 
 
-def test_vicreg_terms_with_per_view_batch_norm(rng):
+@pytest.mark.parametrize("joint", [False, True])
+def test_vicreg_terms_with_per_view_or_joint_batch_norm(rng, joint):
     view_1, view_2 = two_views(rng)
     a_1, a_2 = rng.normal(size=(12, 6)), rng.normal(size=(6, 5))
     model = models.VICReg(pixel_encoder(), expander=linear_head(a_2, hidden=a_1), invariance=25.0, variance=25.0,
-                          covariance=1.0)
+                          covariance=1.0, joint_view_batch_norm=joint)
 
     def loss(bn):  # main_vicreg.py VICReg.forward: mse, std hinge (unbiased var + 1e-4), off-diagonal cov^2 / D
         h_1, h_2 = bn(flat(view_1) @ a_1, flat(view_2) @ a_1)
@@ -245,8 +247,8 @@ def test_vicreg_terms_with_per_view_batch_norm(rng):
         return 25.0 * repr_loss + 25.0 * std_loss + cov(x) + cov(y)
 
     per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
-    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
     both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
+    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), both if joint else per_view, rtol=RTOL)
     assert abs(both - per_view) > 1e-3  # the test tells the two batch norms apart
 
 
