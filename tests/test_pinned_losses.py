@@ -137,6 +137,15 @@ def loss_of(model, batch):
     return float(loss)
 
 
+def assert_loss_with_batch_norm(model, views, loss, joint=False, min_gap=1e-3):
+    """The model's loss equals `loss(bn)` with bn per view (or over both views when `joint`), and the
+    two batch norms give losses at least `min_gap` apart, so the check tells them apart."""
+    per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
+    both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
+    np.testing.assert_allclose(loss_of(model, views), both if joint else per_view, rtol=RTOL)
+    assert abs(both - per_view) > min_gap
+
+
 # --------------------------------------------------------------------- tests
 def test_simclr_nt_xent(rng):
     view_1, view_2 = two_views(rng)
@@ -187,10 +196,7 @@ def test_moco_v3_two_tau_symmetric_with_per_view_batch_norm(rng):
         ctr = lambda q, k: cross_entropy(normalize(q) @ normalize(k).T / tau, np.arange(B)) * 2 * tau
         return ctr(q_1, k_2) + ctr(q_2, k_1)
 
-    per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
-    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
-    both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
-    assert abs(both - per_view) > 1e-3  # the test tells the two batch norms apart
+    assert_loss_with_batch_norm(model, (view_1, view_2), loss)
 
 
 def test_byol_symmetric_cosine_with_per_view_batch_norm(rng):
@@ -204,10 +210,7 @@ def test_byol_symmetric_cosine_with_per_view_batch_norm(rng):
         byol = lambda q, t: np.mean(2 - 2 * np.sum(normalize(q) * normalize(t), -1))
         return byol(z_1 @ p, z_2) + byol(z_2 @ p, z_1)
 
-    per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
-    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
-    both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
-    assert abs(both - per_view) > 1e-3  # the test tells the two batch norms apart
+    assert_loss_with_batch_norm(model, (view_1, view_2), loss)
 
 
 def test_simsiam_negative_cosine_with_per_view_batch_norm(rng):
@@ -222,10 +225,7 @@ def test_simsiam_negative_cosine_with_per_view_batch_norm(rng):
         cos = lambda q, z: np.mean(np.sum(normalize(q) * normalize(z), -1))
         return -(cos(z_1 @ p, z_2) + cos(z_2 @ p, z_1)) / 2
 
-    per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
-    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
-    both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
-    assert abs(both - per_view) > 1e-3  # the test tells the two batch norms apart
+    assert_loss_with_batch_norm(model, (view_1, view_2), loss)
 
 
 @pytest.mark.parametrize("joint", [False, True])
@@ -246,10 +246,7 @@ def test_vicreg_terms_with_per_view_or_joint_batch_norm(rng, joint):
         cov = lambda z: np.sum(off_diagonal(z.T @ z / (B - 1)) ** 2) / z.shape[1]
         return 25.0 * repr_loss + 25.0 * std_loss + cov(x) + cov(y)
 
-    per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
-    both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
-    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), both if joint else per_view, rtol=RTOL)
-    assert abs(both - per_view) > 1e-3  # the test tells the two batch norms apart
+    assert_loss_with_batch_norm(model, (view_1, view_2), loss, joint=joint)
 
 
 @pytest.mark.parametrize("lambd, scale_loss", [(0.005, 1.0), (0.02, 0.1)])
@@ -268,9 +265,7 @@ def test_barlow_twins_lambda_scale_and_per_view_batch_norm(rng, lambd, scale_los
         return scale_loss * (np.sum((1 - np.diag(c)) ** 2) + lambd * np.sum(off ** 2))
 
     per_view = loss(lambda x_1, x_2: (batch_norm(x_1), batch_norm(x_2)))
-    np.testing.assert_allclose(loss_of(model, (view_1, view_2)), per_view, rtol=RTOL)
-    both = loss(lambda x_1, x_2: np.split(batch_norm(np.concatenate([x_1, x_2])), 2))
-    assert abs(both - per_view) > 1e-3 * per_view  # the test tells the two batch norms apart
+    assert_loss_with_batch_norm(model, (view_1, view_2), loss, min_gap=1e-3 * per_view)
 
 
 def test_pair_contrastive_margins(rng):
